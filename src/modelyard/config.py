@@ -1,0 +1,98 @@
+"""The one settings object of modelyard, read from ``MODELYARD_*`` environment variables.
+
+Build it once at start-up (``Settings()``) and pass it down; nothing else reads the
+environment. Nested groups use ``__``: ``MODELYARD_SERVING__MEMORY_BUDGET_MB=2048``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServingSettings", "Settings"]
+
+
+class ServingSettings(BaseModel):
+    """Knobs of the multi-model server: memory, workers, limits."""
+
+    memory_budget_mb: float = 2048.0
+    """Memory the loaded models may take together, measured in their workers (MiB)."""
+
+    max_loaded_models: int = 1000
+    """How many models may be resident at once, whatever their size."""
+
+    workers: int = 1
+    """Worker processes hosting models; each model lives in exactly one of them."""
+
+    request_timeout_s: float = 60.0
+    """A prediction taking longer fails, and its worker is replaced (it may be hung)."""
+
+    load_timeout_s: float = 300.0
+    """A model load taking longer fails, and its worker is replaced."""
+
+    max_payload_bytes: int = 6 * 1024 * 1024
+    """Largest request body accepted (SageMaker's limit is 6 MiB)."""
+
+    idle_ttl_s: float | None = None
+    """Unload a model after this many seconds without requests (pinned models stay)."""
+
+    preload: list[str] = Field(default_factory=list)
+    """Models loaded at start-up."""
+
+    pinned: list[str] = Field(default_factory=list)
+    """Models never evicted (also preloaded)."""
+
+    worker_memory_limit_mb: float | None = None
+    """Hard limit of one worker's memory; a worker over it is replaced. Default: budget + 1 GiB."""
+
+
+class Settings(BaseSettings):
+    """Everything modelyard can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELYARD_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Path(".modelyard")
+    """Folder holding the SQLite file, the object-store folder, caches and logs."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the database. Default: SQLite file ``<home>/modelyard.db``."""
+
+    store_url: str | None = None
+    """fsspec URL of the object store (``s3://bucket/prefix`` works). Default: ``<home>/store``."""
+
+    store_options: dict[str, Any] = Field(default_factory=dict)
+    """Extra fsspec storage options, e.g. ``{"endpoint_url": "http://127.0.0.1:9000"}`` (JSON)."""
+
+    host: str = "127.0.0.1"
+    """Address the HTTP API listens on."""
+
+    port: int = 8080
+    """Port the HTTP API listens on."""
+
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+    """The multi-model server."""
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, the SQLite default filled in."""
+        return self.database_url or f"sqlite:///{(self.home / 'modelyard.db').resolve()}"
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The object store URL, the local-folder default filled in."""
+        return self.store_url or str((self.home / "store").resolve())
+
+    @property
+    def models_prefix(self) -> str:
+        """Where in the object store the models live."""
+        return "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Local folder where model artifacts are unpacked before loading."""
+        return self.home / "cache"

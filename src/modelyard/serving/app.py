@@ -1,0 +1,48 @@
+"""The ASGI application of the model server: every protocol's routes over one DataPlane."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.protocols import kserve, sagemaker
+from modelyard.serving.protocols.errors import json_response
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Outermost net: a bug of ours answers 500 with its class name, and the server lives on.
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return json_response(
+        {"code": 500, "type": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"},
+        500,
+    )
+
+
+def create_app(dataplane: DataPlane) -> Starlette:
+    """Build the server: the SageMaker/MMS routes, then the KServe V2 routes."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await dataplane.start()
+        try:
+            yield
+        finally:
+            await dataplane.stop()
+
+    app = Starlette(
+        routes=[*sagemaker.routes(dataplane), *kserve.routes(dataplane)],
+        exception_handlers={Exception: _unexpected_error},
+        lifespan=lifespan,
+    )
+    app.state.dataplane = dataplane
+    return app

@@ -1,0 +1,176 @@
+"""The serving facade every protocol calls: SageMaker, Multi Model Server and KServe V2.
+
+It knows models by name and nothing of HTTP: it takes raw bodies and returns raw bodies,
+leaving decoding and encoding to the worker that hosts the model (so the HTTP process
+only moves bytes). Errors are :mod:`modelyard.errors` classes, rendered by each protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from modelyard.config import ServingSettings
+from modelyard.errors import ModelNotFound, ModelyardError
+from modelyard.serving.cache import CacheLimits, ModelCache, ModelEntry, ModelState
+from modelyard.serving.ipc import Kind
+from modelyard.serving.pool import WorkerPool
+from modelyard.serving.repository import ModelRepository
+
+__all__ = ["DataPlane"]
+
+logger = logging.getLogger(__name__)
+
+_MIB = 2**20
+
+
+class DataPlane:
+    """Loads, unloads and invokes models across the worker pool."""
+
+    def __init__(self, settings: ServingSettings, repository: ModelRepository) -> None:
+        self.settings = settings
+        self.repository = repository
+        budget = int(settings.memory_budget_mb * _MIB)
+        limit_mb = settings.worker_memory_limit_mb or settings.memory_budget_mb + 1024
+        self.pool = WorkerPool(
+            settings.workers, int(limit_mb * _MIB), on_worker_exit=self._worker_exited
+        )
+        self.cache = ModelCache(
+            self.pool,
+            repository.fetch,
+            CacheLimits(
+                memory_budget_bytes=budget,
+                max_models=settings.max_loaded_models,
+                idle_ttl_s=settings.idle_ttl_s,
+                load_timeout_s=settings.load_timeout_s,
+            ),
+        )
+        self._timeout = settings.request_timeout_s
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the workers, then preload and pin the configured models."""
+        await self.pool.start()
+        for name in self.settings.pinned:
+            await self._preload(name, pinned=True)
+        for name in self.settings.preload:
+            if name not in self.settings.pinned:
+                await self._preload(name, pinned=False)
+        if self.settings.idle_ttl_s is not None:
+            self._sweeper = asyncio.create_task(self._sweep_idle(self.settings.idle_ttl_s))
+
+    async def stop(self) -> None:
+        """Stop the workers."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.pool.stop()
+
+    # -- inference -----------------------------------------------------------------------
+
+    async def invoke(
+        self, name: str, body: bytes, content_type: str, accept: str | None
+    ) -> tuple[bytes, str]:
+        """SageMaker-style invocation: raw body in, (raw body, content type) out."""
+        return await self.cache.request(  # type: ignore[no-any-return]
+            name, Kind.INVOKE, (name, body, content_type, accept), self._timeout
+        )
+
+    async def infer(
+        self, name: str, body: bytes, header_length: int | None
+    ) -> tuple[bytes, dict[str, str]]:
+        """KServe V2 inference: the request body in, (body, headers) out."""
+        return await self.cache.request(  # type: ignore[no-any-return]
+            name, Kind.INFER, (name, body, header_length), self._timeout
+        )
+
+    async def metadata(self, name: str) -> dict[str, Any]:
+        """V2 model metadata (loads the model if needed)."""
+        found: dict[str, Any] = await self.cache.request(name, Kind.METADATA, name, self._timeout)
+        return found
+
+    # -- model management -----------------------------------------------------------------
+
+    async def load(self, name: str, url: str | None = None, *, pinned: bool = False) -> ModelEntry:
+        """Load a model now; with ``url``, register it under ``name`` first."""
+        if url is not None:
+            entry = self.cache.get(name)
+            if entry is not None and entry.state is ModelState.READY:
+                return await self.cache.load(name)  # raises ModelAlreadyLoaded
+            await asyncio.to_thread(self.repository.register, name, url)
+        elif self.repository.url_of(name) is None:
+            raise ModelNotFound(f"model {name!r} was not found in {self.repository.store_url}")
+        return await self.cache.load(name, pinned=pinned)
+
+    async def unload(self, name: str) -> None:
+        """Unload a model from memory (it stays available and reloads on demand)."""
+        await self.cache.unload(name)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """State of a model the cache holds (loading, ready or failed)."""
+        entry = self.cache.get(name)
+        if entry is None:
+            raise ModelNotFound(f"model {name!r} is not loaded")
+        return entry.describe()
+
+    def loaded(self) -> list[ModelEntry]:
+        """Models the cache holds, by name."""
+        return self.cache.entries()
+
+    def index(self) -> list[dict[str, Any]]:
+        """Every model in the repository with its state (the V2 repository index)."""
+        rows = []
+        for name in self.repository.names():
+            entry = self.cache.get(name)
+            rows.append(
+                {
+                    "name": name,
+                    "state": entry.state.value if entry else "available",
+                    "reason": entry.error.message if entry and entry.error else "",
+                }
+            )
+        return rows
+
+    def is_ready(self, name: str) -> bool:
+        """Whether ``name`` is loaded and serving."""
+        entry = self.cache.get(name)
+        return entry is not None and entry.state is ModelState.READY
+
+    def exists(self, name: str) -> bool:
+        """Whether a model of that name is known (loaded, in the store or registered)."""
+        return self.cache.get(name) is not None or self.repository.url_of(name) is not None
+
+    async def stats(self) -> dict[str, Any]:
+        """Cache and worker figures, for operators."""
+        return {
+            "memory_budget_bytes": self.cache.limits.memory_budget_bytes,
+            "used_bytes": self.cache.used_bytes,
+            "loaded": sum(1 for e in self.cache.entries() if e.state is ModelState.READY),
+            "loads": self.cache.loads,
+            "evictions": self.cache.evictions,
+            "worker_restarts": self.pool.restarts,
+            "workers": await self.pool.stats(),
+        }
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _worker_exited(self, worker: Any, reason: str) -> None:
+        self.cache.forget_worker(worker, reason)
+
+    async def _preload(self, name: str, *, pinned: bool) -> None:
+        try:
+            await self.cache.load(name, pinned=pinned)
+        except ModelyardError as exc:  # a broken model must not stop the server starting
+            logger.error("could not preload model %r: %s", name, exc.message)
+
+    async def _sweep_idle(self, ttl: float) -> None:
+        while True:
+            await asyncio.sleep(min(ttl / 2, 30.0))
+            unloaded = await self.cache.unload_idle()
+            if unloaded:
+                logger.info("unloaded idle models: %s", ", ".join(unloaded))

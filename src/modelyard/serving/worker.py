@@ -1,0 +1,156 @@
+"""The model worker process: hosts loaded models and answers frames from the HTTP process.
+
+Started by :class:`modelyard.serving.pool.WorkerProcess` as
+``python -m modelyard.serving.worker FD MEMORY_LIMIT``, where FD is its end of a Unix
+socketpair. Model code only ever runs here, so a model that crashes, hangs or exhausts
+memory takes down this process alone; the HTTP process notices and starts another.
+
+Requests are served one at a time, in arrival order. That order is what makes eviction
+safe: an UNLOAD sent after an INFER for the same model is processed after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import ModelTooLarge, ModelyardError
+from modelyard.serving.ipc import FrameReader, Kind, encode_frame
+
+__all__ = ["main", "rss_bytes"]
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident memory of a process, from /proc (cheap enough to call per load)."""
+    with open(f"/proc/{pid}/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * _PAGE_SIZE
+
+
+def _release_free_memory() -> None:
+    """Give freed heap pages back to the OS so the next load's RSS delta means something."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+class WorkerState:
+    """The models loaded in this worker, and how to answer each kind of frame."""
+
+    def __init__(self) -> None:
+        from modelyard.serving import handlers
+        from modelyard.serving.codecs import v2
+
+        self._load_handler = handlers.load_handler
+        self._v2 = v2
+        self.models: dict[str, Any] = {}
+
+    def dispatch(self, kind: int, payload: Any) -> Any:
+        """Answer one frame; raises a ModelyardError to report a failure."""
+        if kind == Kind.INFER:
+            name, body, header_length = payload
+            handler = self._handler(name)
+            request = self._v2.decode_request(body, header_length)
+            response = handler.infer(request)
+            return self._v2.encode_response(response, request)
+        if kind == Kind.INVOKE:
+            name, body, content_type, accept = payload
+            return self._handler(name).invoke(body, content_type, accept)
+        if kind == Kind.LOAD:
+            return self._load(*payload)
+        if kind == Kind.UNLOAD:
+            handler = self.models.pop(payload, None)
+            if handler is not None:
+                handler.unload()
+                del handler
+                _release_free_memory()
+            return rss_bytes()
+        if kind == Kind.METADATA:
+            return self._handler(payload).metadata()
+        if kind == Kind.STATS:
+            return {"rss_bytes": rss_bytes(), "models": sorted(self.models)}
+        raise ModelyardError(f"unknown frame kind {kind}")
+
+    def _handler(self, name: str) -> Any:
+        try:
+            return self.models[name]
+        except KeyError:
+            from modelyard.errors import ModelNotResident
+
+            raise ModelNotResident(f"model {name!r} is not loaded in this worker") from None
+
+    def _load(self, name: str, model_dir: str) -> dict[str, Any]:
+        if name in self.models:  # a reload after a failed unload: start clean
+            self.models.pop(name).unload()
+        before = rss_bytes()
+        started = time.perf_counter()
+        try:
+            handler = self._load_handler(name, Path(model_dir))
+        except MemoryError as exc:
+            raise ModelTooLarge(f"model {name!r} ran out of memory while loading") from exc
+        load_seconds = time.perf_counter() - started
+        self.models[name] = handler
+        return {
+            "rss_delta_bytes": max(0, rss_bytes() - before),
+            "load_seconds": load_seconds,
+            "rss_bytes": rss_bytes(),
+        }
+
+
+def _error_payload(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, ModelyardError):
+        return type(exc).__name__, exc.message
+    if isinstance(exc, MemoryError):
+        return "InferenceFailed", "out of memory (MemoryError)"
+    return "InferenceFailed", f"{type(exc).__name__}: {exc}"
+
+
+def serve(sock: socket.socket) -> None:
+    """Answer frames until the HTTP process closes the socket."""
+    state = WorkerState()
+    reader = FrameReader()
+    recv = sock.recv
+    sendall = sock.sendall
+    while True:
+        data = recv(1 << 20)
+        if not data:
+            return
+        for request_id, kind, payload in reader.feed(data):
+            try:
+                reply = encode_frame(request_id, Kind.OK, state.dispatch(kind, payload))
+            except BaseException as exc:  # report every failure; the process itself lives on
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                reply = encode_frame(request_id, Kind.ERROR, _error_payload(exc))
+            sendall(reply)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of a worker process."""
+    args = sys.argv[1:] if argv is None else argv
+    fd = int(args[0])
+    memory_limit = int(args[1]) if len(args) > 1 else 0
+    # The parent decides when we stop; ^C in a terminal must not kill workers first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if memory_limit > 0:
+        # Allocations past the limit fail with MemoryError instead of the kernel OOM killer.
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
+    sock = socket.socket(fileno=fd)
+    try:
+        serve(sock)
+    finally:
+        sock.close()
+
+
+if __name__ == "__main__":
+    main()

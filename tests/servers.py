@@ -1,0 +1,56 @@
+"""Real servers on 127.0.0.1 for integration tests: the model server in a thread."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+
+from modelyard.config import ServingSettings, Settings
+from modelyard.serving.server import build_app
+
+__all__ = ["model_server", "serve_in_thread", "settings_for"]
+
+
+def settings_for(home: Path, **serving: object) -> Settings:
+    """Settings for a test: everything under ``home``, serving knobs as given."""
+    return Settings(home=home, serving=ServingSettings(**serving))  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Starlette) -> Iterator[str]:
+    """Run ``app`` on a free port of 127.0.0.1 until the block ends; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="error"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+@contextlib.contextmanager
+def model_server(store: Path, home: Path, **serving: object) -> Iterator[str]:
+    """The model server over ``store``, running; yields its base URL."""
+    with serve_in_thread(build_app(settings_for(home, **serving), store)) as url:
+        yield url
