@@ -60,7 +60,14 @@ def print_report(results: dict[str, Any]) -> None:
     other.add_row(f"  ratio to single {many['compared_with']}", f"{many['ratio_to_single']:.2f}")
     other.add_row("  errors (non-200 + socket)", str(many["errors"]))
     other.add_row("  p50 / p99 ms", f"{many['p50_ms']:.2f} / {many['p99_ms']:.2f}")
-    other.add_row("  models loaded at end", str(many["loaded_at_end"]))
+    resident = many["loaded_at_end"]
+    other.add_row("  models loaded at end", str(resident["count"]))
+    other.add_row(
+        "  their median load / total load ms",
+        f"{resident['median_load_ms']} / {resident['median_total_load_ms']}",
+    )
+    if many["error_sample"]:
+        other.add_row("  first error", many["error_sample"][:120])
     other.add_row("cold-load overhead ms (median)", f"{results['cold_load_overhead_ms']:.2f}")
     other.add_row("  warm request ms (median)", f"{raw['warm_median_ms']:.2f}")
     for cold in raw["cold_models"][:3]:

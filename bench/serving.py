@@ -259,10 +259,11 @@ def measure_many(
         result = run_wrk(
             url, script, connections=connections, seconds=mode.seconds, workdir=workdir
         )
-        listed = get_json(server.url + "/models?max_results=1000")
         rss = rss_tree_mb(server.pid)
+        resident = loaded_models(server)
     finally:
         server.stop()
+    log_tail = server.output()[-1500:] if result.errors else ""
     return {
         "rps": round(result.rps, 1),
         "ratio_to_single": round(result.rps / single_rps, 3),
@@ -276,8 +277,30 @@ def measure_many(
         "compared_with": MANY_CASE,
         "max_loaded_models": 100,
         "memory_budget_mb": round(budget_mb, 3) if model_bytes > 0 else None,
-        "loaded_at_end": len(listed.get("models", [])),
         "rss_at_end_mb": round(rss, 1),
+        "loaded_at_end": resident,
+        "error_sample": result.error_sample,
+        "server_log_tail": log_tail,
+    }
+
+
+def loaded_models(server: Server) -> dict[str, Any]:
+    """What the models resident in ``server`` measured: count, memory, load times."""
+    listed = get_json(server.url + "/models?max_results=1000")["models"]
+    described = [get_json(server.url + f"/models/{m['modelName']}") for m in listed]
+    ready = [d for d in described if d["state"] == "ready"]
+    return {
+        "count": len(listed),
+        "ready": len(ready),
+        "memory_bytes_total": sum(d["memoryBytes"] for d in ready),
+        "median_load_ms": round(statistics.median(d["loadSeconds"] for d in ready) * 1000, 3)
+        if ready
+        else None,
+        "median_total_load_ms": round(
+            statistics.median(d["totalLoadSeconds"] for d in ready) * 1000, 3
+        )
+        if ready
+        else None,
     }
 
 

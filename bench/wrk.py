@@ -29,18 +29,27 @@ function setup(thread)
   table.insert(threads, thread)
 end
 non200 = 0
+first_bad = ""
 function response(status, headers, body)
-  if status ~= 200 then non200 = non200 + 1 end
+  if status ~= 200 then
+    non200 = non200 + 1
+    if first_bad == "" then first_bad = status .. " " .. string.sub(body or "", 1, 300) end
+  end
 end
 function done(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + (t:get("non200") or 0) end
+  local bad, sample = 0, ""
+  for _, t in ipairs(threads) do
+    bad = bad + (t:get("non200") or 0)
+    if sample == "" then sample = t:get("first_bad") or "" end
+  end
   local e = summary.errors
   io.write(string.format(
     '%s{"requests":%d,"duration_us":%d,"non200":%d,"connect":%d,"read":%d,' ..
     '"write":%d,"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"mean_us":%f}\\n',
     "@MARKER@", summary.requests, summary.duration, bad, e.connect, e.read, e.write,
     e.status, e.timeout, latency:percentile(50), latency:percentile(99), latency.mean))
+  -- The sample is free text: it goes on its own line, after the figures.
+  io.write("@MARKER@ERROR " .. sample:gsub("\\n", " ") .. "\\n")
 end
 """
 
@@ -61,6 +70,8 @@ class WrkResult:
     socket_errors: int
     #: Requests completed.
     requests: int
+    #: Status and start of the body of the first non-200 response, if any.
+    error_sample: str = ""
 
     @property
     def errors(self) -> int:
@@ -172,11 +183,13 @@ def run_wrk(
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + 60, check=False
     )
+    raw, sample = None, ""
     for line in done.stdout.splitlines():
-        if line.startswith(MARKER):
+        if line.startswith(MARKER + "ERROR "):
+            sample = line[len(MARKER + "ERROR ") :].strip()
+        elif line.startswith(MARKER):
             raw = json.loads(line[len(MARKER) :])
-            break
-    else:
+    if raw is None:
         raise RuntimeError(f"wrk printed no figures:\n{done.stdout}\n{done.stderr}")
     socket_errors = raw["connect"] + raw["read"] + raw["write"] + raw["timeout"]
     return WrkResult(
@@ -186,4 +199,5 @@ def run_wrk(
         non200=raw["non200"],
         socket_errors=socket_errors,
         requests=raw["requests"],
+        error_sample=sample,
     )

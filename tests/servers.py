@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -18,9 +19,18 @@ from modelyard.serving.server import build_app
 __all__ = ["model_server", "serve_in_thread", "settings_for"]
 
 
-def settings_for(home: Path, **serving: object) -> Settings:
-    """Settings for a test: everything under ``home``, serving knobs as given."""
-    return Settings(home=home, serving=ServingSettings(**serving))  # type: ignore[arg-type]
+def settings_for(
+    home: Path, *, store_options: dict[str, Any] | None = None, **serving: object
+) -> Settings:
+    """Settings for a test: everything under ``home``, serving knobs as given.
+
+    ``store_options`` are the fsspec options of a remote model store (e.g. ``s3_server.options``).
+    """
+    return Settings(
+        home=home,
+        store_options=store_options or {},
+        serving=ServingSettings(**serving),  # type: ignore[arg-type]
+    )
 
 
 @contextlib.contextmanager
@@ -50,7 +60,14 @@ def serve_in_thread(app: Starlette) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def model_server(store: Path, home: Path, **serving: object) -> Iterator[str]:
-    """The model server over ``store``, running; yields its base URL."""
-    with serve_in_thread(build_app(settings_for(home, **serving), store)) as url:
+def model_server(
+    store: Path | str,
+    home: Path,
+    *,
+    store_options: dict[str, Any] | None = None,
+    **serving: object,
+) -> Iterator[str]:
+    """The model server over ``store`` (a folder or fsspec URL), running; yields its base URL."""
+    settings = settings_for(home, store_options=store_options, **serving)
+    with serve_in_thread(build_app(settings, store)) as url:
         yield url

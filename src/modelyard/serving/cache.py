@@ -230,9 +230,7 @@ class ModelCache:
                 return self._ready_worker(name)
             if entry.state is ModelState.READY:
                 return entry.worker  # type: ignore[return-value]
-            failed_recently = (
-                entry.state is ModelState.FAILED and time.monotonic() < entry.retry_at
-            )
+            failed_recently = entry.state is ModelState.FAILED and time.monotonic() < entry.retry_at
             if failed_recently and not explicit:
                 assert entry.error is not None
                 raise entry.error

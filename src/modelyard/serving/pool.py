@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -166,7 +165,8 @@ class WorkerProcess:
 
     def _on_connection_lost(self) -> None:
         self._transport = None
-        reason = self._exit_reason or self._describe_exit()
+        code = self._reap()
+        reason = self._exit_reason or self._describe_exit(code)
         self._exit_reason = reason
         pending, self._pending = self._pending, {}
         for future in pending.values():
@@ -176,11 +176,19 @@ class WorkerProcess:
             self._closed = True
             self._on_exit(self, reason)
 
-    def _describe_exit(self) -> str:
-        code = None
-        if self._process is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                code = self._process.wait(timeout=1)
+    def _reap(self) -> int | None:
+        # The socket closes as the process exits, so this wait is short; reaping here
+        # keeps no zombie (and no Popen that thinks its child still runs) behind.
+        if self._process is None:
+            return None
+        if self._process.poll() is None and self._exit_reason is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.send_signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return self._process.wait(timeout=2)
+        return None
+
+    def _describe_exit(self, code: int | None) -> str:
         if code is not None and code < 0:
             how = f"killed by signal {signal.Signals(-code).name}"
         elif code is not None:
@@ -268,9 +276,6 @@ class WorkerPool:
         task.add_done_callback(self._replacements.discard)
 
     async def _replace(self, dead: WorkerProcess) -> None:
-        with contextlib.suppress(ChildProcessError, OSError):
-            if dead.pid:
-                os.waitpid(dead.pid, os.WNOHANG)
         replacement = self._new_worker(dead.index)
         try:
             await replacement.start()

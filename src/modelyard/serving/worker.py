@@ -96,8 +96,14 @@ class WorkerState:
         started = time.perf_counter()
         try:
             handler = self._load_handler(name, Path(model_dir))
-        except MemoryError as exc:
-            raise ModelTooLarge(f"model {name!r} ran out of memory while loading") from exc
+        except (MemoryError, ModelyardError) as exc:
+            if _caused_by_memory_error(exc):
+                limit = resource.getrlimit(resource.RLIMIT_DATA)[0]
+                within = f" (worker limit {limit / 2**20:.0f} MiB)" if limit > 0 else ""
+                raise ModelTooLarge(
+                    f"model {name!r} ran out of memory while loading{within}"
+                ) from exc
+            raise
         load_seconds = time.perf_counter() - started
         self.models[name] = handler
         return {
@@ -105,6 +111,14 @@ class WorkerState:
             "load_seconds": load_seconds,
             "rss_bytes": rss_bytes(),
         }
+
+
+def _caused_by_memory_error(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, MemoryError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _error_payload(exc: BaseException) -> tuple[str, str]:

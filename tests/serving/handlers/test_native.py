@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -21,7 +23,7 @@ from modelyard.serving.types import InferenceRequest, RequestedOutput, Tensor
 from tests.fixtures.models import load_error_model, predict_error_model, sum_model
 
 
-def tensor(name: str, values: list[float] | list[list[float]], datatype: str = "FP64") -> Tensor:
+def tensor(name: str, values: Sequence[Any], datatype: str = "FP64") -> Tensor:
     data = np.asarray(values, dtype=np.float32 if datatype == "FP32" else np.float64)
     return Tensor(name=name, shape=list(data.shape), datatype=datatype, data=data)
 
@@ -155,7 +157,7 @@ def test_load_error_names_model_file_and_cause(tmp_path: Path) -> None:
 
 
 def test_error_at_import_names_the_file(tmp_path: Path) -> None:
-    folder = write_model(tmp_path / "typo", "undefined_name\n")
+    folder = write_model(tmp_path / "typo", "class M(Model):\n    pass\n\nundefined_name\n")
     with pytest.raises(
         ModelLoadFailed, match=r"model 'typo': model.py: NameError: name 'undefined_name'"
     ):

@@ -53,6 +53,14 @@ __all__ = [
 HEADER_LENGTH_HEADER = "Inference-Header-Content-Length"
 _BINARY_SIZE = "binary_data_size"
 _JSON_HEADERS = {"Content-Type": "application/json"}
+_DATATYPE_SET = frozenset(DATATYPES)
+
+
+def _is_shape(shape: list[Any]) -> bool:
+    for dim in shape:
+        if type(dim) is not int or dim < 0:
+            return False
+    return True
 
 
 def _load(body: bytes, header_length: int | None, what: str) -> tuple[dict[str, Any], int]:
@@ -87,7 +95,7 @@ def _read_tensors(
     """Read request inputs or response outputs; ``pos`` is where binary data starts."""
     if type(items) is not list:
         raise PayloadMalformed(f"{role}s must be a JSON array")
-    view = memoryview(body)
+    view = memoryview(body) if binary else None
     tensors = []
     for index, item in enumerate(items):
         if type(item) is not dict:
@@ -96,19 +104,23 @@ def _read_tensors(
         if type(name) is not str:
             raise PayloadMalformed(f"{role} {index} has no name")
         shape = item.get("shape")
-        if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
+        if type(shape) is not list or not _is_shape(shape):
             raise PayloadMalformed(
                 f"{role} {name!r}: shape must be a list of non-negative integers"
             )
         datatype = item.get("datatype")
         if type(datatype) is not str:
             raise PayloadMalformed(f"{role} {name!r} has no datatype")
-        if datatype not in DATATYPES:
+        if datatype not in _DATATYPE_SET:
             raise PayloadMalformed(
                 f"{role} {name!r}: unknown datatype {datatype!r}; "
                 f"expected one of {', '.join(DATATYPES)}"
             )
-        parameters = _parameters(item.get("parameters"), f"{role} {name!r}")
+        parameters = item.get("parameters")
+        if parameters is None:
+            parameters = {}
+        elif type(parameters) is not dict:
+            raise PayloadMalformed(f"{role} {name!r}: parameters must be a JSON object")
         if _BINARY_SIZE in parameters:
             size = parameters[_BINARY_SIZE]
             if not binary:
@@ -121,6 +133,7 @@ def _read_tensors(
                 raise PayloadMalformed(
                     f"{role} {name!r}: binary_data_size is {size}, {len(body) - pos} bytes left"
                 )
+            assert view is not None
             data = binary_to_array(view[pos : pos + size], datatype, shape, name, role)
             pos += size
             parameters = {k: v for k, v in parameters.items() if k != _BINARY_SIZE}

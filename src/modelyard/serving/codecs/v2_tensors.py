@@ -113,40 +113,44 @@ def json_to_array(
     data: Any, datatype: str, shape: list[int], name: str, role: str = "input"
 ) -> np.ndarray:
     """Turn the JSON ``data`` of a tensor (flat or nested, row-major) into an array of ``shape``."""
-    where = f"{role} {name!r}"
     dtype = numpy_dtype(datatype)
-    count = element_count(shape)
     if datatype == "BYTES":
-        array = _object_array(_flatten_text(data, where))
+        array = _object_array(_flatten_text(data, f"{role} {name!r}"))
     else:
         try:
             inferred = np.asarray(data)
         except (ValueError, TypeError) as exc:
-            raise PayloadMalformed(f"{where}: data is not a regular array: {exc}") from exc
-        if inferred.size == 0:
+            raise PayloadMalformed(f"{role} {name!r}: data is not a regular array: {exc}") from exc
+        kind, target = inferred.dtype.kind, dtype.kind
+        if kind == "f" and target == "f":
+            # The hot path: JSON numbers are float64 already.
+            if dtype.itemsize == 8:
+                array = inferred
+            else:
+                # Out-of-range numbers become ±inf, as a C cast would, without a warning.
+                with np.errstate(over="ignore"):
+                    array = inferred.astype(dtype)
+        elif inferred.size == 0:
             array = inferred.astype(dtype)
-        elif inferred.dtype.kind not in _JSON_KINDS[dtype.kind]:
+        elif kind not in _JSON_KINDS[target]:
             raise PayloadMalformed(
-                f"{where}: {datatype} data holds {_describe(inferred.dtype)} values"
+                f"{role} {name!r}: {datatype} data holds {_describe(inferred.dtype)} values"
             )
-        elif dtype.kind in "iu" and inferred.dtype != dtype:
+        elif target in "iu" and inferred.dtype != dtype:
             info = np.iinfo(dtype)
             low, high = inferred.min(), inferred.max()
             if low < info.min or high > info.max:
                 raise PayloadMalformed(
-                    f"{where}: value {low if low < info.min else high} "
+                    f"{role} {name!r}: value {low if low < info.min else high} "
                     f"is out of range for {datatype}"
                 )
             array = inferred.astype(dtype)
-        elif dtype.kind == "f" and dtype.itemsize < 8 and inferred.dtype != dtype:
-            # Out-of-range numbers become ±inf, as a C cast would; no warning for that.
-            with np.errstate(over="ignore"):
-                array = inferred.astype(dtype)
         else:
             array = inferred.astype(dtype, copy=False)
-    if array.size != count:
+    if array.size != math.prod(shape):
         raise PayloadMalformed(
-            f"{where}: {array.size} elements do not fill shape {shape} ({count} elements)"
+            f"{role} {name!r}: {array.size} elements do not fill shape {shape} "
+            f"({math.prod(shape)} elements)"
         )
     return array.reshape(shape)
 

@@ -104,7 +104,7 @@ class MMSHandler(Handler):
         label = getattr(entry, "__qualname__", repr(entry))
         try:
             if inspect.isclass(entry):
-                service = entry()
+                service: Any = entry()
                 initialize = getattr(service, "initialize", None)
                 if callable(initialize):
                     label = f"{entry.__qualname__}.initialize"

@@ -33,7 +33,7 @@ from modelyard.errors import (
     ModelyardError,
     PayloadMalformed,
 )
-from modelyard.serving.codecs import decode, encode, negotiate, records_to_array
+from modelyard.serving.codecs import datatype_of, decode, encode, negotiate, records_to_array
 from modelyard.serving.handlers.base import (
     Answer,
     Handler,
@@ -42,7 +42,7 @@ from modelyard.serving.handlers.base import (
     media_type,
 )
 from modelyard.serving.handlers.imports import model_import_scope
-from modelyard.serving.handlers.tensors import datatype_of, output_tensor
+from modelyard.serving.handlers.tensors import output_tensor
 from modelyard.serving.model_settings import ModelSettings, TensorSpec
 from modelyard.serving.types import InferenceRequest, InferenceResponse, Tensor
 
@@ -144,10 +144,8 @@ class SKLearnHandler(Handler):
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> Answer:
         answer_type = negotiate(accept, "application/json")
         value = decode(body, content_type)
-        if media_type(content_type) == RECORDIO:
-            data = records_to_array(value)
-        else:
-            data = _features(value)
+        is_records = media_type(content_type) == RECORDIO
+        data = records_to_array(value) if is_records else _features(value)
         try:
             result = self._default(data)
         except ModelyardError:

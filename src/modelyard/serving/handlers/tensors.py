@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from modelyard.errors import InvalidRequest
+from modelyard.serving.codecs import datatype_of
 from modelyard.serving.types import InferenceRequest, RequestedOutput, Tensor
 
 __all__ = [
     "DEFAULT_OUTPUT_NAME",
     "answer_tensor",
-    "datatype_of",
     "model_inputs",
     "output_tensor",
     "outputs_from_result",
@@ -29,7 +29,8 @@ __all__ = [
 #: Name of the output of a model returning one unnamed result.
 DEFAULT_OUTPUT_NAME = "output-0"
 
-# Keyed by dtype object: ``array.dtype`` hashes and compares equal to these.
+# The common dtypes, for one dict lookup on the hot path (the codec's ``datatype_of``
+# handles the rest). Keyed by dtype object: ``array.dtype`` hashes and compares equal to these.
 _DATATYPES: dict[np.dtype[Any], str] = {
     np.dtype(np.bool_): "BOOL",
     np.dtype(np.uint8): "UINT8",
@@ -46,11 +47,6 @@ _DATATYPES: dict[np.dtype[Any], str] = {
 }
 
 
-def datatype_of(array: np.ndarray) -> str:
-    """The V2 datatype of a numeric or boolean array; ``BYTES`` for anything else."""
-    return _DATATYPES.get(array.dtype, "BYTES")
-
-
 def output_tensor(name: str, value: Any) -> Tensor:
     """A V2 output tensor holding ``value`` (an array-like).
 
@@ -60,8 +56,11 @@ def output_tensor(name: str, value: Any) -> Tensor:
     array = value if isinstance(value, np.ndarray) else np.asarray(value)
     datatype = _DATATYPES.get(array.dtype)
     if datatype is None:
-        array = _as_bytes_array(array)
-        datatype = "BYTES"
+        if array.dtype.kind in "OSU":
+            array = _as_bytes_array(array)
+            datatype = "BYTES"
+        else:  # bfloat16, byte-swapped, ...: the codec knows; complex raises InferenceFailed
+            datatype = datatype_of(array)
     return Tensor(name=name, shape=list(array.shape), datatype=datatype, data=array)
 
 
