@@ -81,6 +81,41 @@ class WorkerState:
             return {"rss_bytes": rss_bytes(), "models": sorted(self.models)}
         raise ModelyardError(f"unknown frame kind {kind}")
 
+    def infer_batch(self, name: str, payloads: list[Any]) -> list[Any]:
+        """Answer several V2 requests for one model; each outcome is a reply or an error."""
+        outcomes: list[Any] = [None] * len(payloads)
+        requests = []
+        positions = []
+        try:
+            handler = self._handler(name)
+        except ModelyardError as exc:
+            return [exc] * len(payloads)
+        for position, (_, body, header_length) in enumerate(payloads):
+            try:
+                requests.append(self._v2.decode_request(body, header_length))
+                positions.append(position)
+            except Exception as exc:
+                outcomes[position] = exc
+        batch = getattr(handler, "infer_batch", None)
+        if batch is not None and len(requests) > 1:
+            answers = batch(requests)
+        else:
+            answers = []
+            for request in requests:
+                try:
+                    answers.append(handler.infer(request))
+                except Exception as exc:
+                    answers.append(exc)
+        for position, request, answer in zip(positions, requests, answers, strict=True):
+            if isinstance(answer, BaseException):
+                outcomes[position] = answer
+                continue
+            try:
+                outcomes[position] = self._v2.encode_response(answer, request)
+            except Exception as exc:
+                outcomes[position] = exc
+        return outcomes
+
     def _handler(self, name: str) -> Any:
         try:
             return self.models[name]
@@ -129,8 +164,33 @@ def _error_payload(exc: BaseException) -> tuple[str, str]:
     return "InferenceFailed", f"{type(exc).__name__}: {exc}"
 
 
+def _reply(request_id: int, outcome: Any) -> bytes:
+    if isinstance(outcome, BaseException):
+        return encode_frame(request_id, Kind.ERROR, _error_payload(outcome))
+    return encode_frame(request_id, Kind.OK, outcome)
+
+
+def _runs(frames: list[tuple[int, int, Any]]) -> list[list[tuple[int, int, Any]]]:
+    """Split frames into runs of V2 requests for one model (batchable) and single frames."""
+    runs: list[list[tuple[int, int, Any]]] = []
+    for frame in frames:
+        _, kind, payload = frame
+        if runs and kind == Kind.INFER:
+            last = runs[-1]
+            if last[0][1] == Kind.INFER and last[0][2][0] == payload[0]:
+                last.append(frame)
+                continue
+        runs.append([frame])
+    return runs
+
+
 def serve(sock: socket.socket) -> None:
-    """Answer frames until the HTTP process closes the socket."""
+    """Answer frames until the HTTP process closes the socket.
+
+    Whatever arrived together is answered together: consecutive V2 requests for the same
+    model go to the handler as one batch (adaptive batching: the deeper the queue, the
+    bigger the batch, with no added wait when the queue is short).
+    """
     state = WorkerState()
     reader = FrameReader()
     recv = sock.recv
@@ -139,14 +199,23 @@ def serve(sock: socket.socket) -> None:
         data = recv(1 << 20)
         if not data:
             return
-        for request_id, kind, payload in reader.feed(data):
+        for run in _runs(reader.feed(data)):
+            if len(run) > 1:
+                outcomes = state.infer_batch(run[0][2][0], [payload for _, _, payload in run])
+                sendall(
+                    b"".join(
+                        _reply(rid, out) for (rid, _, _), out in zip(run, outcomes, strict=True)
+                    )
+                )
+                continue
+            request_id, kind, payload = run[0]
             try:
-                reply = encode_frame(request_id, Kind.OK, state.dispatch(kind, payload))
+                outcome = state.dispatch(kind, payload)
+            except (KeyboardInterrupt, SystemExit):
+                raise
             except BaseException as exc:  # report every failure; the process itself lives on
-                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                    raise
-                reply = encode_frame(request_id, Kind.ERROR, _error_payload(exc))
-            sendall(reply)
+                outcome = exc
+            sendall(_reply(request_id, outcome))
 
 
 def main(argv: list[str] | None = None) -> None:

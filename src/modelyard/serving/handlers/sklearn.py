@@ -141,6 +141,55 @@ class SKLearnHandler(Handler):
             outputs.append(output_tensor(output.name, result))
         return outputs
 
+    def infer_batch(self, requests: list[InferenceRequest]) -> list[InferenceResponse | Exception]:
+        """Answer several requests with one call per method on their stacked rows.
+
+        The worker passes the V2 requests queued for this model together. Requests with one
+        2-D input of the same width, dtype and requested outputs are stacked, so a
+        deep queue costs one estimator call (and one round of input validation) instead
+        of many. Anything else, or a batch that fails, is answered request by request,
+        so one bad request never fails its neighbours.
+        """
+        answers: list[InferenceResponse | Exception | None] = [None] * len(requests)
+        groups: dict[tuple[Any, ...], list[tuple[int, np.ndarray]]] = {}
+        for position, request in enumerate(requests):
+            data = request.inputs[0].data if len(request.inputs) == 1 else None
+            if data is not None and data.ndim == 1:
+                data = data.reshape(1, -1)
+            if data is None or data.ndim != 2:
+                answers[position] = self._infer_one(request)
+                continue
+            names = tuple(o.name for o in request.outputs) or (self._method,)
+            groups.setdefault((names, data.shape[1], data.dtype.str), []).append((position, data))
+        for (names, _, _), members in groups.items():
+            if len(members) == 1 or any(name not in self._methods for name in names):
+                for position, _ in members:
+                    answers[position] = self._infer_one(requests[position])
+                continue
+            stacked = np.concatenate([data for _, data in members])
+            try:
+                results = {name: np.asarray(self._methods[name](stacked)) for name in names}
+            except Exception:
+                for position, _ in members:
+                    answers[position] = self._infer_one(requests[position])
+                continue
+            start = 0
+            for position, data in members:
+                end = start + data.shape[0]
+                request = requests[position]
+                outputs = [output_tensor(name, results[name][start:end]) for name in names]
+                answers[position] = InferenceResponse(
+                    model_name=self.name, outputs=outputs, id=request.id
+                )
+                start = end
+        return answers  # type: ignore[return-value]
+
+    def _infer_one(self, request: InferenceRequest) -> InferenceResponse | Exception:
+        try:
+            return self.infer(request)
+        except Exception as exc:
+            return exc
+
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> Answer:
         answer_type = negotiate(accept, "application/json")
         value = decode(body, content_type)
