@@ -1,6 +1,6 @@
 """Fixtures of the serving integration tests: a store of toy models and servers over it.
 
-- ``toy_store`` (module): a model folder holding one model of every kind (see ``TOY_MODELS``),
+- ``toy_store`` (session, read only): a model folder holding one model of every kind (see ``TOY_MODELS``),
   plus ``packed.tar.gz``, an archived sum model.
 - ``server_url`` (module): one model server over ``toy_store`` shared by a test module,
   for tests that do not depend on what other tests loaded; ``client`` talks to it.
@@ -58,7 +58,7 @@ def build_toy_store(store: Path) -> Path:
     return store
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def toy_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_toy_store(tmp_path_factory.mktemp("toys") / "store")
 

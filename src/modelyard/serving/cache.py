@@ -245,6 +245,12 @@ class ModelCache:
         self._entries[name] = entry
         try:
             await self._load_into_worker(entry)
+        except ModelNotFound as exc:
+            # Nothing to remember of a model that does not exist.
+            del self._entries[name]
+            entry.loading.set_exception(exc)  # type: ignore[union-attr]
+            entry.loading.exception()  # type: ignore[union-attr]  # mark retrieved
+            raise
         except ModelyardError as exc:
             entry.state = ModelState.FAILED
             entry.error = exc

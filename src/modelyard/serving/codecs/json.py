@@ -60,5 +60,11 @@ def encode(value: Any) -> bytes:
     """Write ``value`` as JSON; ``NotAcceptable`` when some part of it has no JSON form."""
     try:
         return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        pass
+    # orjson refuses some arrays outright (non-native byte order) instead of handing them to
+    # ``default``; without OPT_SERIALIZE_NUMPY every array goes through ``tolist()``.
+    try:
+        return orjson.dumps(value, default=_default)
     except orjson.JSONEncodeError as exc:
         raise NotAcceptable(f"cannot encode the result as {CONTENT_TYPE}: {exc}") from exc

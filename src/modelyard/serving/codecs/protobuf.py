@@ -138,7 +138,8 @@ def encode_varints(values: np.ndarray) -> bytes:
     length = np.maximum(1, np.count_nonzero(shifted, axis=1))
     groups = (shifted & np.uint64(0x7F)).astype(np.uint8)
     groups |= np.where(_POSITIONS[None, :] < (length - 1)[:, None], 0x80, 0).astype(np.uint8)
-    return groups[_POSITIONS[None, :] < length[:, None]].tobytes()
+    packed: bytes = groups[_POSITIONS[None, :] < length[:, None]].tobytes()
+    return packed
 
 
 def field(number: int, wire_type: int, payload: bytes | int) -> bytes:

@@ -38,7 +38,11 @@ __all__ = [
 
 _EMPTY_KEYS = np.empty(0, dtype=np.uint64)
 #: Value oneof field numbers, by the numpy dtype of the tensor's values.
-_TENSOR_FIELDS = {np.dtype(np.float32): 2, np.dtype(np.float64): 3, np.dtype(np.int32): 7}
+_TENSOR_FIELDS: dict[np.dtype[Any], int] = {
+    np.dtype(np.float32): 2,
+    np.dtype(np.float64): 3,
+    np.dtype(np.int32): 7,
+}
 _FIELD_DTYPES = {number: dtype for dtype, number in _TENSOR_FIELDS.items()}
 _BYTES_FIELD = 9
 #: Densifying a sparse tensor larger than this is refused rather than attempted.
@@ -256,7 +260,13 @@ def _tensor_message(tensor: RecordTensor) -> tuple[int, bytes]:
     if len(tensor.keys):
         parts.append(pb_field(2, LENGTH_DELIMITED, encode_varints(np.asarray(tensor.keys))))
     if tensor.shape:
-        parts.append(pb_field(3, LENGTH_DELIMITED, encode_varints(np.array(tensor.shape))))
+        try:
+            shape = np.array(tensor.shape, dtype=np.uint64)
+        except (OverflowError, ValueError, TypeError) as exc:
+            raise NotAcceptable(
+                f"record tensor shape {tensor.shape} is not unsigned 64-bit"
+            ) from exc
+        parts.append(pb_field(3, LENGTH_DELIMITED, encode_varints(shape)))
     return number, b"".join(parts)
 
 
@@ -345,7 +355,7 @@ def records_to_array(
     """
     if part not in ("features", "label"):
         raise ValueError(f"part must be 'features' or 'label', not {part!r}")
-    rows = []
+    rows: list[np.ndarray] = []
     for index, record in enumerate(records):
         mapping = record.features if part == "features" else record.label
         value = mapping.get(key)

@@ -57,7 +57,8 @@ _DATATYPE_SET = frozenset(DATATYPES)
 
 
 def _is_shape(shape: list[Any]) -> bool:
-    for dim in shape:
+    # A plain loop: measurably faster than all() over a generator on this hot path.
+    for dim in shape:  # noqa: SIM110
         if type(dim) is not int or dim < 0:
             return False
     return True

@@ -132,6 +132,8 @@ def json_to_array(
                     array = inferred.astype(dtype)
         elif inferred.size == 0:
             array = inferred.astype(dtype)
+        elif kind == "f" and target in "iu":
+            array = _integral(data, inferred, datatype, dtype, f"{role} {name!r}")
         elif kind not in _JSON_KINDS[target]:
             raise PayloadMalformed(
                 f"{role} {name!r}: {datatype} data holds {_describe(inferred.dtype)} values"
@@ -155,10 +157,33 @@ def json_to_array(
     return array.reshape(shape)
 
 
+def _integral(
+    data: Any, inferred: np.ndarray, datatype: str, dtype: np.dtype, where: str
+) -> np.ndarray:
+    """Integers from JSON data that numpy inferred as float64.
+
+    That happens for floats, and for integers mixing the int64 and uint64 ranges
+    (``[-1, 2**63]``), which float64 cannot hold exactly; the exact values come from
+    converting the parsed Python numbers straight to the target dtype.
+    """
+    if not np.array_equal(np.floor(inferred), inferred):
+        raise PayloadMalformed(f"{where}: {datatype} data holds floating-point values")
+    try:
+        # Python ints out of range raise OverflowError; floats out of range set the
+        # "invalid" flag, raised here instead of warned about.
+        with np.errstate(over="raise", invalid="raise"):
+            return np.array(data, dtype=dtype)
+    except (OverflowError, FloatingPointError) as exc:
+        raise PayloadMalformed(f"{where}: a value is out of range for {datatype}") from exc
+
+
 def _describe(dtype: np.dtype) -> str:
-    return {"b": "boolean", "U": "string", "O": "mixed or null", "f": "floating-point"}.get(
-        dtype.kind, "integer" if dtype.kind in "iu" else str(dtype)
-    )
+    return {
+        "b": "boolean",
+        "U": "string",
+        "O": "mixed, null or out-of-range",
+        "f": "floating-point",
+    }.get(dtype.kind, "integer" if dtype.kind in "iu" else str(dtype))
 
 
 def binary_to_array(
@@ -226,7 +251,7 @@ def array_to_binary(array: np.ndarray, datatype: str, name: str) -> bytes | memo
         return b"".join(_LENGTH.pack(len(item)) + item for item in bytes_items(array, name))
     if datatype == "BF16":
         if array.dtype.name == "bfloat16":
-            return memoryview(np.ascontiguousarray(array).view(np.uint16)).cast("B")
+            return _byte_view(np.ascontiguousarray(array).view(np.uint16))
         bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)
         # Round to nearest even on the 16 bits dropped; NaN keeps a quiet-NaN payload.
         rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) >> 16
@@ -235,5 +260,10 @@ def array_to_binary(array: np.ndarray, datatype: str, name: str) -> bytes | memo
     dtype = numpy_dtype(datatype)
     if datatype == "BOOL":
         dtype = np.dtype(np.uint8)
-    contiguous = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<"))
-    return memoryview(contiguous).cast("B")
+    return _byte_view(np.ascontiguousarray(array, dtype=dtype.newbyteorder("<")))
+
+
+def _byte_view(array: np.ndarray) -> bytes | memoryview:
+    # A byte view avoids a copy; memoryview refuses to cast empty arrays, hence b"".
+    flat: Any = array.reshape(-1)  # numpy arrays export the buffer protocol
+    return memoryview(flat).cast("B") if array.size else b""

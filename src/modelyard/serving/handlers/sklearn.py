@@ -34,6 +34,7 @@ from modelyard.errors import (
     PayloadMalformed,
 )
 from modelyard.serving.codecs import datatype_of, decode, encode, negotiate, records_to_array
+from modelyard.serving.codecs.libsvm import LibSVMData
 from modelyard.serving.handlers.base import (
     Answer,
     Handler,
@@ -193,8 +194,13 @@ class SKLearnHandler(Handler):
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> Answer:
         answer_type = negotiate(accept, "application/json")
         value = decode(body, content_type)
-        is_records = media_type(content_type) == RECORDIO
-        data = records_to_array(value) if is_records else _features(value)
+        if media_type(content_type) == RECORDIO:
+            data = records_to_array(value)
+        elif isinstance(value, LibSVMData):
+            # Features absent from every row still count: the estimator fixes the width.
+            data = value.to_dense(getattr(self.estimator, "n_features_in_", None))
+        else:
+            data = _features(value)
         try:
             result = self._default(data)
         except ModelyardError:

@@ -1,0 +1,218 @@
+"""Acceptance tests: the ``modelyard`` command line run as a user runs it, in subprocesses.
+
+``modelyard serve`` and ``modelyard up`` start real servers on free ports of 127.0.0.1;
+the ``modelyard models`` client commands talk to them; SIGINT stops them, and no worker
+process may outlive its server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures import models
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+#: The console script installed beside this interpreter (the package has no __main__).
+MODELYARD = str(Path(sys.executable).parent / "modelyard")
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without any MODELYARD_* setting, and a wide terminal for tables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    env["COLUMNS"] = "200"
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: fields follow the last ')'.
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def is_running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunningServer:
+    """A ``modelyard`` server subprocess and where it listens."""
+
+    process: subprocess.Popen[str]
+    url: str
+
+
+def wait_until_up(process: subprocess.Popen[str], url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            _, err = process.communicate()
+            raise AssertionError(f"the server exited with {process.returncode}: {err}")
+        try:
+            if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the server at {url} did not answer /ping within {timeout} s")
+
+
+StartCliServer = Callable[..., "RunningServer"]
+
+
+@pytest.fixture
+def start_cli_server(tmp_path: Path) -> Iterator[StartCliServer]:
+    """``start(*args) -> RunningServer``: runs ``modelyard *args --port P``; killed if left."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> RunningServer:
+        port = free_port()
+        process = subprocess.Popen(
+            [MODELYARD, *args, "--port", str(port)],
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(process, url)
+        return RunningServer(process=process, url=url)
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            for child in children_of(process.pid):
+                os.kill(child, signal.SIGKILL)
+            process.kill()
+            process.communicate()
+
+
+def stop(server: RunningServer) -> tuple[str, str]:
+    """SIGINT the server as Ctrl+C does; returns its output. Checks the workers are gone."""
+    workers = children_of(server.process.pid)
+    assert workers, "the server runs no worker process"
+    server.process.send_signal(signal.SIGINT)
+    out, err = server.process.communicate(timeout=30)
+    assert server.process.returncode in (0, -signal.SIGINT, 128 + signal.SIGINT), err
+    assert "Traceback" not in err, err
+    deadline = time.monotonic() + 10
+    while any(is_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in workers if is_running(pid)], "worker processes outlived the server"
+    return out, err
+
+
+def modelyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MODELYARD, *args],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_serve_and_manage_models_from_the_command_line(
+    start_cli_server: StartCliServer, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    models.sum_model(store)
+    models.sum_model(store, name="other")
+    server = start_cli_server("serve", "--model-store", str(store))
+
+    loaded = modelyard("models", "load", "sum", "--server", server.url, cwd=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded" in loaded.stdout and "sum" in loaded.stdout
+
+    listed = modelyard("models", "list", "--server", server.url, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line for line in listed.stdout.splitlines() if " sum " in line]
+    assert len(rows) == 1
+    assert "ready" in rows[0]
+    assert "other" not in listed.stdout  # only loaded models are listed
+
+    invoked = modelyard(
+        "models", "invoke", "sum", "--data", "[1,2]", "--server", server.url, cwd=tmp_path
+    )
+    assert invoked.returncode == 0, invoked.stderr
+    assert invoked.stdout.strip() == "[3.0]"
+
+    unloaded = modelyard("models", "unload", "sum", "--server", server.url, cwd=tmp_path)
+    assert unloaded.returncode == 0, unloaded.stderr
+    assert "unloaded" in unloaded.stdout
+    assert httpx.get(f"{server.url}/models", timeout=10).json() == {"models": []}
+
+    missing = modelyard(
+        "models", "invoke", "nope", "--data", "[1]", "--server", server.url, cwd=tmp_path
+    )
+    assert missing.returncode == 1
+    assert "404" in missing.stderr and "nope" in missing.stderr
+
+    out, _ = stop(server)
+    assert server.url in out  # the start-up banner
+
+
+def test_serve_refuses_a_store_that_is_not_a_folder(tmp_path: Path) -> None:
+    result = modelyard("serve", "--model-store", str(tmp_path / "missing"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not a folder" in result.stderr
+
+
+def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_path: Path) -> None:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from prepare import prepare  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    home = tmp_path / "home"
+    assert "iris" in prepare(home)
+    server = start_cli_server("up", "--home", str(home))
+
+    response = httpx.post(
+        f"{server.url}/models/iris/invoke",
+        content=b"5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n",
+        headers={"Content-Type": "text/csv", "Accept": "text/csv"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    # Iris classes: setosa (0) and virginica (2).
+    assert response.text.split() == ["0", "2"]
+
+    out, _ = stop(server)
+    assert "iris" in out  # the banner's example request
+    assert (home / "modelyard.db").is_file()  # `up` made its database in the home
