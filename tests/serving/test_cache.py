@@ -131,3 +131,15 @@ def test_preloaded_models_are_ready_before_the_first_request(tmp_path: Path) -> 
         assert _loaded(client) == ["early"]
         assert client.get("/v2/models/early/ready").status_code == 200
         assert client.get("/v2/models/late/ready").status_code == 400
+
+
+def test_a_library_import_is_not_charged_to_the_first_model_using_it(tmp_path: Path) -> None:
+    from tests.fixtures.models import sklearn_model
+
+    store = tmp_path / "store"
+    sklearn_model(store, "first")
+    with model_server(store, tmp_path / "home") as url, httpx.Client(base_url=url) as client:
+        body = {"inputs": [{"name": "x", "shape": [1, 20], "datatype": "FP64", "data": [0] * 20}]}
+        assert client.post("/v2/models/first/infer", json=body).status_code == 200
+        # Importing scikit-learn takes tens of MiB; the estimator itself a few KiB.
+        assert client.get("/models/first").json()["memoryBytes"] < 4 * 2**20

@@ -64,6 +64,9 @@ RECORDIO = "application/x-recordio-protobuf"
 class SKLearnHandler(Handler):
     """Serves a pickled scikit-learn estimator (or anything with its methods)."""
 
+    #: Loading only unpickles a file: the worker may load it twice to measure its memory.
+    pure_load = True
+
     platform = "sklearn"
 
     def __init__(
