@@ -15,13 +15,21 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Client", "Server", "get_json", "rss_tree_mb", "stop_all", "wait_http"]
+__all__ = [
+    "Client",
+    "Server",
+    "get_json",
+    "rss_tree_mb",
+    "servers_stopped",
+    "stop_all",
+    "wait_http",
+]
 
 #: Servers started and not yet stopped, so one last sweep can stop them all.
 _LIVE: set[Server] = set()
@@ -105,6 +113,15 @@ def stop_all() -> None:
     """Stop every server still running."""
     for server in list(_LIVE):
         server.stop()
+
+
+@contextlib.contextmanager
+def servers_stopped() -> Iterator[None]:
+    """A block on whose exit, however it ends, every server started is stopped."""
+    try:
+        yield
+    finally:
+        stop_all()
 
 
 class Client:
