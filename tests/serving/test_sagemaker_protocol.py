@@ -157,6 +157,7 @@ def test_list_models_entries_name_the_model_and_its_url(
         ({"max_results": "many"}, "max_results"),
         ({"max_results": "0"}, "max_results"),
         ({"next_page_token": "a"}, "next_page_token"),
+        ({"next_page_token": "%%%"}, "next_page_token"),
     ],
 )
 def test_list_models_rejects_bad_paging_parameters(

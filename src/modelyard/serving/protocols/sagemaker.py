@@ -57,7 +57,7 @@ def _page_token(name: str) -> str:
 
 def _after_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
+        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidRequest(f"invalid next_page_token {token!r}") from None
 
