@@ -32,8 +32,8 @@ class Model:
     """A model served by modelyard; subclass it and override ``load`` and ``predict``.
 
     Every method runs in the worker process hosting the model, never in the HTTP
-    process. The worker may run requests for one model from several threads at once:
-    keep ``predict`` free of unguarded shared mutable state.
+    process, and the worker calls them one at a time, in the order requests arrive.
+    That worker may host other models too: keep state on the instance, not in globals.
 
     Exceptions raised by ``load`` fail the load (``ModelLoadFailed``); exceptions raised
     by ``predict`` or ``predict_batch`` fail the request (``InferenceFailed``, naming the

@@ -133,7 +133,7 @@ class WorkerState:
         handler = self._load_handler_guarded(name, model_dir)
         load_seconds = time.perf_counter() - started
         delta = rss_bytes() - before
-        if len(sys.modules) > modules_before and getattr(handler, "pure_load", False):
+        if len(sys.modules) > modules_before and handler.pure_load:
             # The load imported libraries (scikit-learn for the first pickle, say): their
             # memory is shared by every later model, not this one's. A handler whose load
             # has no side effects is loaded once more with them in place, so that the

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from modelyard.errors import InferenceFailed, InvalidRequest, ModelLoadFailed, PayloadMalformed
+from modelyard.serving.codecs import array_to_records, encode
 from modelyard.serving.handlers import Handler, load_handler
 from modelyard.serving.types import InferenceRequest, RequestedOutput, Tensor
 from tests.fixtures.models import sklearn_model
@@ -203,3 +204,16 @@ def test_unload_stops_answers(handler: Handler) -> None:
         handler.infer(v2(ROWS))
     with pytest.raises(InferenceFailed, match="model 'sklearn' was unloaded"):
         handler.infer(v2(ROWS, "predict"))
+
+
+def test_invoke_libsvm_rows_are_widened_to_the_features(handler: Handler, estimator: Any) -> None:
+    answer, _ = handler.invoke(b"0 1:0.5 3:-1.0\n1 0:2.0\n", "text/x-libsvm", None)
+    rows = np.array([[0.0, 0.5, 0.0, -1.0], [2.0, 0.0, 0.0, 0.0]])
+    assert orjson.loads(answer) == estimator.predict(rows).tolist()
+
+
+def test_invoke_recordio_protobuf(handler: Handler, estimator: Any) -> None:
+    records = array_to_records(ROWS.astype(np.float32))
+    body, content_type = encode(records, "application/x-recordio-protobuf")
+    answer, _ = handler.invoke(body, content_type, "application/json")
+    assert orjson.loads(answer) == estimator.predict(ROWS.astype(np.float32)).tolist()

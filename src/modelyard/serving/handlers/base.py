@@ -31,6 +31,7 @@ from modelyard.serving.model_settings import ModelSettings, TensorSpec
 from modelyard.serving.types import InferenceRequest, InferenceResponse
 
 __all__ = [
+    "Answer",
     "Handler",
     "first_concrete_type",
     "infer_through_invoke",
@@ -48,6 +49,8 @@ class Handler(ABC):
 
     #: Platform reported in V2 model metadata.
     platform: ClassVar[str] = "modelyard"
+    #: Whether loading has no side effects, so the worker may load twice to measure memory.
+    pure_load: ClassVar[bool] = False
 
     def __init__(self, name: str, model_dir: Path, settings: ModelSettings) -> None:
         #: Name the model is served under.

@@ -82,7 +82,9 @@ def _forget_modules_under(directory: str, names: set[str]) -> None:
             continue  # entry modules are tracked by their handler and discarded on unload
         module = sys.modules.get(name)
         filename = getattr(module, "__file__", None)
-        if filename and str(Path(filename).resolve()).startswith(prefix):
+        # Modules found through our sys.path entry have a __file__ starting with it; a
+        # plain prefix test keeps this cheap when a load first imports a large library.
+        if filename and filename.startswith(prefix):
             del sys.modules[name]
 
 

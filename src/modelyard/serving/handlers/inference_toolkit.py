@@ -93,11 +93,11 @@ class InferenceToolkitHandler(Handler):
                     f"model {name!r}: {where} defines transform_fn together with input_fn, "
                     "predict_fn or output_fn; define transform_fn alone or the other three"
                 )
-            self._input_fn = self._bind(user["input_fn"], _default_input_fn, 2)
-            self._predict_fn = self._bind(user["predict_fn"], self._default_predict_fn, 2)
-            self._output_fn = self._bind(user["output_fn"], _default_output_fn, 2)
-            self._transform_fn = self._bind(user["transform_fn"], None, 4)
-            model_fn = self._bind(user["model_fn"], self._default_model_fn, 1)
+            self._input_fn = self._bind(user["input_fn"], 2) or _default_input_fn
+            self._predict_fn = self._bind(user["predict_fn"], 2) or _default_predict_fn
+            self._output_fn = self._bind(user["output_fn"], 2) or _default_output_fn
+            self._transform_fn = self._bind(user["transform_fn"], 4)
+            model_fn = self._bind(user["model_fn"], 1) or self._default_model_fn
             try:
                 self.model = model_fn(str(model_dir))
             except ModelyardError:
@@ -114,13 +114,13 @@ class InferenceToolkitHandler(Handler):
                 f"model_fn ({type(self.model).__name__}) has no predict method"
             )
 
-    def _bind(
-        self, user_fn: Any, default: Callable[..., Any] | None, arity: int
-    ) -> Callable[..., Any]:
-        """The function to call with ``arity`` arguments, the context appended if it wants one."""
+    def _bind(self, user_fn: Any, arity: int) -> Callable[..., Any] | None:
+        """``user_fn`` called with ``arity`` arguments, the context appended if it takes one more.
+
+        None when the script does not define it.
+        """
         if user_fn is None:
-            assert default is not None or arity == 4
-            return default  # type: ignore[return-value]
+            return None
         try:
             parameters = len(inspect.signature(user_fn).parameters)
         except (TypeError, ValueError):
@@ -139,10 +139,6 @@ class InferenceToolkitHandler(Handler):
             f"model {self.name!r}: the script defines no model_fn and the folder has no "
             "model.joblib or model.pkl to load by default"
         )
-
-    @staticmethod
-    def _default_predict_fn(data: Any, model: Any) -> Any:
-        return model.predict(data)
 
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> Answer:
         if not accept or accept.strip() == "*/*":
@@ -188,6 +184,10 @@ class InferenceToolkitHandler(Handler):
         discard_user_module(self._module)
         self._module = None
         self.model = None
+
+
+def _default_predict_fn(data: Any, model: Any) -> Any:
+    return model.predict(data)
 
 
 def _default_input_fn(input_data: bytes | str, content_type: str) -> Any:

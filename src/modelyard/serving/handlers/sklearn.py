@@ -3,7 +3,8 @@
 ``/invocations``: the body is decoded by its content type (CSV -> 2-D array; JSON:
 ``{"instances": [...]}``, ``{"inputs": [...]}`` or a bare list, instances may be
 ``{"features": [...]}`` objects as SageMaker's built-in algorithms send them;
-RecordIO-protobuf records -> their feature matrix), passed to the configured method
+RecordIO-protobuf records -> their feature matrix; libsvm rows -> a dense matrix as wide
+as the model's features), passed to the configured method
 (``method`` in model-settings.json, default ``predict``) and the result encoded for the
 negotiated Accept type (JSON by default).
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import joblib
 import numpy as np
@@ -33,8 +34,14 @@ from modelyard.errors import (
     ModelyardError,
     PayloadMalformed,
 )
-from modelyard.serving.codecs import datatype_of, decode, encode, negotiate, records_to_array
-from modelyard.serving.codecs.libsvm import LibSVMData
+from modelyard.serving.codecs import (
+    LibSVMData,
+    datatype_of,
+    decode,
+    encode,
+    negotiate,
+    records_to_array,
+)
 from modelyard.serving.handlers.base import (
     Answer,
     Handler,
@@ -65,7 +72,7 @@ class SKLearnHandler(Handler):
     """Serves a pickled scikit-learn estimator (or anything with its methods)."""
 
     #: Loading only unpickles a file: the worker may load it twice to measure its memory.
-    pure_load = True
+    pure_load: ClassVar[bool] = True
 
     platform = "sklearn"
 
@@ -104,6 +111,8 @@ class SKLearnHandler(Handler):
             )
         self._method = method
         self._default = self._methods[method]
+        features = getattr(estimator, "n_features_in_", None)
+        self._n_features: int | None = int(features) if features is not None else None
 
     def infer(self, request: InferenceRequest) -> InferenceResponse:
         inputs = request.inputs
@@ -281,5 +290,5 @@ def _features(value: Any) -> Any:
                 f"rows of the request are not a rectangular table: {exc}"
             ) from exc
         return array.reshape(1, -1) if array.ndim == 1 else array
-    # Sparse matrices (libsvm) and anything else the estimator may accept go through.
+    # Anything else (a scipy sparse matrix from a custom codec, ...) goes to the estimator.
     return value
