@@ -25,6 +25,7 @@ from modelyard.errors import (
     InferenceTimeout,
     ModelAlreadyLoaded,
     ModelNotFound,
+    ModelNotResident,
     ModelTooLarge,
     ModelyardError,
     WorkerCrashed,
@@ -120,6 +121,11 @@ class CacheLimits:
 Fetcher = Callable[[str], Awaitable[tuple[str, str, int]]]
 
 
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: a failed unload of a dead worker is no news
+
+
 class ModelCache:
     """Resident models across the worker pool, loaded on demand, evicted by memory."""
 
@@ -163,17 +169,18 @@ class ModelCache:
 
     async def request(self, name: str, kind: Kind, payload: Any, timeout: float | None) -> Any:
         """Send a request to the worker hosting ``name``, loading it first if needed."""
-        for _ in range(3):
-            worker = await self.acquire(name)
+        for _ in range(5):
             try:
+                worker = await self.acquire(name)
                 return await worker.request(kind, payload, timeout)
             except (WorkerCrashed, InferenceTimeout) as exc:
                 raise type(exc)(f"model {name!r}: {exc.message}") from exc
-            except ModelyardError as exc:
-                # Evicted between the load and this request: load again.
-                if type(exc).__name__ != "ModelNotResident":
-                    raise
-        raise ModelNotFound(f"model {name!r} was evicted repeatedly while being used")
+            except ModelNotResident:
+                continue  # evicted between the load and this request: load again
+        raise ModelNotResident(
+            f"model {name!r} was evicted repeatedly before it could answer: "
+            "the memory budget is too small for the models in use"
+        )
 
     async def load(self, name: str, *, pinned: bool = False) -> ModelEntry:
         """Load ``name`` now (explicit load); ModelAlreadyLoaded if it is resident."""
@@ -267,7 +274,8 @@ class ModelCache:
         if entry is None or entry.state is not ModelState.READY or entry.worker is None:
             if entry is not None and entry.error is not None:
                 raise entry.error
-            raise ModelNotFound(f"model {name!r} was unloaded while loading")
+            # Evicted by other loads before this waiter resumed: request() loads it again.
+            raise ModelNotResident(f"model {name!r} was evicted right after loading")
         entry.last_used = time.monotonic()
         self._lru.move_to_end(name)
         return entry.worker
@@ -293,7 +301,7 @@ class ModelCache:
         self.loads += 1
         # Freed heap is reused, so a small model may add no pages at all: the artifact
         # size is a floor on what the model occupies.
-        entry.memory_bytes = max(int(info["rss_delta_bytes"]), artifact_bytes)
+        entry.memory_bytes = max(int(info["memory_bytes"]), artifact_bytes)
         entry.load_seconds = float(info["load_seconds"])
         budget = self.limits.memory_budget_bytes
         if entry.memory_bytes > budget:
@@ -335,6 +343,7 @@ class ModelCache:
         worker = entry.worker
         worker.models.discard(name)
         self.evictions += 1
-        # Requests already written to this worker are answered before the unload.
+        # Requests already written to this worker are answered before the unload, and
+        # nothing needs to wait for it: frames to one worker are handled in order.
         with contextlib.suppress(ModelyardError):
-            await worker.request(Kind.UNLOAD, name, timeout=self.limits.load_timeout_s)
+            worker.send(Kind.UNLOAD, name).add_done_callback(_ignore_outcome)

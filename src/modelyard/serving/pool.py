@@ -104,20 +104,29 @@ class WorkerProcess:
 
     async def request(self, kind: Kind, payload: Any, timeout: float | None) -> Any:
         """Send one request and wait for its answer; failures raise ModelyardError."""
-        if not self.is_alive:
-            raise WorkerCrashed(self._exit_reason or f"worker {self.index} is not running")
-        request_id = next(self._ids)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending[request_id] = future
-        self._transport.write(encode_frame(request_id, kind, payload))  # type: ignore[union-attr]
+        future = self.send(kind, payload)
         if timeout is None:
             return await future
-        timer = loop.call_later(timeout, self._on_timeout, request_id, payload, timeout)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(timeout, self._on_timeout, future, payload, timeout)
         try:
             return await future
         finally:
             timer.cancel()
+
+    def send(self, kind: Kind, payload: Any) -> asyncio.Future[Any]:
+        """Write one request now; the future resolves with its answer.
+
+        The frame is written before this returns, so requests sent one after another reach
+        the worker in that order (an UNLOAD sent now precedes any later LOAD).
+        """
+        if not self.is_alive:
+            raise WorkerCrashed(self._exit_reason or f"worker {self.index} is not running")
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        self._transport.write(encode_frame(request_id, kind, payload))  # type: ignore[union-attr]
+        return future
 
     def rss_bytes(self) -> int:
         """Resident memory of the worker process (0 when gone)."""
@@ -152,9 +161,8 @@ class WorkerProcess:
                 process.kill()
                 await asyncio.to_thread(process.wait)
 
-    def _on_timeout(self, request_id: int, payload: Any, timeout: float) -> None:
-        future = self._pending.pop(request_id, None)
-        if future is None or future.done():
+    def _on_timeout(self, future: asyncio.Future[Any], payload: Any, timeout: float) -> None:
+        if future.done():
             return
         model = payload[0] if isinstance(payload, tuple) else payload
         future.set_exception(

@@ -20,6 +20,7 @@ import signal
 import socket
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ __all__ = ["main", "rss_bytes"]
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
+#: RSS deltas below this are allocator noise; the traced bytes of the load count instead.
+RSS_NOISE_BYTES = 4 * 2**20
+
 
 def rss_bytes(pid: int | str = "self") -> int:
     """Resident memory of a process, from /proc (cheap enough to call per load)."""
@@ -39,7 +43,7 @@ def rss_bytes(pid: int | str = "self") -> int:
 
 def _release_free_memory() -> None:
     """Give freed heap pages back to the OS so the next load's RSS delta means something."""
-    gc.collect()
+    gc.collect(0)  # the youngest generation only: a full collection costs milliseconds
     with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
@@ -128,11 +132,9 @@ class WorkerState:
         if name in self.models:  # a reload after a failed unload: start clean
             self.models.pop(name).unload()
         modules_before = len(sys.modules)
-        before = rss_bytes()
         started = time.perf_counter()
-        handler = self._load_handler_guarded(name, model_dir)
+        handler, memory = self._load_measured(name, model_dir)
         load_seconds = time.perf_counter() - started
-        delta = rss_bytes() - before
         if len(sys.modules) > modules_before and handler.pure_load:
             # The load imported libraries (scikit-learn for the first pickle, say): their
             # memory is shared by every later model, not this one's. A handler whose load
@@ -142,15 +144,26 @@ class WorkerState:
             handler.unload()
             del handler
             _release_free_memory()
-            before = rss_bytes()
-            handler = self._load_handler_guarded(name, model_dir)
-            delta = rss_bytes() - before
+            handler, memory = self._load_measured(name, model_dir)
         self.models[name] = handler
-        return {
-            "rss_delta_bytes": max(0, delta),
-            "load_seconds": load_seconds,
-            "rss_bytes": rss_bytes(),
-        }
+        return {"memory_bytes": memory, "load_seconds": load_seconds, "rss_bytes": rss_bytes()}
+
+    def _load_measured(self, name: str, model_dir: str) -> tuple[Any, int]:
+        """Load a handler; return it with the memory its load added to this process.
+
+        RSS grows by pages and allocator arenas, so small deltas are noise: a tiny model
+        may add nothing, or a whole arena. Below ``RSS_NOISE_BYTES`` the bytes Python's
+        allocator traced for the load's surviving objects (numpy arrays included) count.
+        """
+        before = rss_bytes()
+        tracemalloc.start()
+        try:
+            handler = self._load_handler_guarded(name, model_dir)
+            traced = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        delta = rss_bytes() - before
+        return handler, delta if delta >= RSS_NOISE_BYTES else traced
 
     def _load_handler_guarded(self, name: str, model_dir: str) -> Any:
         try:

@@ -1,0 +1,84 @@
+"""The two servers under test: starting them, and asking modelyard which models it holds."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from procs import Server, get_json, wait_http
+
+__all__ = ["loaded_models", "start_modelyard", "start_reference"]
+
+BENCH = Path(__file__).resolve().parent
+#: The project's command, from the virtualenv running the benchmark.
+MODELYARD = Path(sys.executable).parent / "modelyard"
+
+
+def start_reference(store: Path, workdir: Path) -> Server:
+    """The bare Starlette app serving ``lr`` in process (not waited for: see wait_http)."""
+    server = Server.start(
+        lambda port: [
+            sys.executable,
+            str(BENCH / "reference_app.py"),
+            str(store / "lr" / "model.joblib"),
+            str(port),
+        ],
+        workdir=workdir,
+        log_name="reference",
+    )
+    return server
+
+
+def start_modelyard(store: Path, workdir: Path, env: dict[str, str] | None = None) -> Server:
+    """``modelyard serve --workers 1`` over ``store``, ready to answer."""
+    if not MODELYARD.exists():
+        raise SystemExit(f"{MODELYARD} not found: install the project into its .venv first")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    server = Server.start(
+        lambda port: [
+            str(MODELYARD),
+            "serve",
+            "--model-store",
+            str(store),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        workdir=workdir,
+        log_name="modelyard",
+        env={**clean, "MODELYARD_HOME": str(workdir / "home"), **(env or {})},
+    )
+    wait_http(server.url + "/ping", server=server)
+    wait_http(server.url + "/v2/health/ready", server=server)
+    return server
+
+
+def loaded_models(server: Server) -> dict[str, Any]:
+    """What the models resident in ``server`` measured: count, memory, load times."""
+    listed = get_json(server.url + "/models?max_results=1000")["models"]
+    described = []
+    for model in listed:
+        # Requests wrk left in flight may still evict models while we look: skip those.
+        with contextlib.suppress(RuntimeError):
+            described.append(get_json(server.url + f"/models/{model['modelName']}"))
+    ready = [d for d in described if d["state"] == "ready"]
+    return {
+        "count": len(listed),
+        "ready": len(ready),
+        "memory_bytes_total": sum(d["memoryBytes"] for d in ready),
+        "median_load_ms": round(statistics.median(d["loadSeconds"] for d in ready) * 1000, 3)
+        if ready
+        else None,
+        "median_total_load_ms": round(
+            statistics.median(d["totalLoadSeconds"] for d in ready) * 1000, 3
+        )
+        if ready
+        else None,
+    }
