@@ -58,6 +58,9 @@ class WorkerState:
         self._load_handler = handlers.load_handler
         self._v2 = v2
         self.models: dict[str, Any] = {}
+        # What is imported now lives as long as the process: keep it out of every
+        # future collection, so collections after unloads only walk model objects.
+        gc.freeze()
 
     def dispatch(self, kind: int, payload: Any) -> Any:
         """Answer one frame; raises a ModelyardError to report a failure."""
