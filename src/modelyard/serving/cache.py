@@ -285,7 +285,7 @@ class ModelCache:
         model_dir, entry.url, artifact_bytes = await self._fetch(entry.name)
         # Make room for the newcomer first by count, and by the artifact size as an estimate.
         await self._evict_until(
-            max_models=self.limits.max_models,  # the newcomer counts as loading
+            max_models=self.limits.max_models - 1,
             budget_bytes=self.limits.memory_budget_bytes - artifact_bytes,
         )
         worker = await self._pool.place()
@@ -325,13 +325,8 @@ class ModelCache:
         )
 
     async def _evict_until(self, *, max_models: int, budget_bytes: int, keep: str = "") -> None:
-        """Evict least recently used models until both limits hold (or nothing is left).
-
-        Models still loading count against ``max_models`` too, so that concurrent loads
-        cannot push the resident count past the limit.
-        """
-        loading = sum(1 for e in self._entries.values() if e.state is ModelState.LOADING)
-        while len(self._lru) + loading > max_models or self.used_bytes > budget_bytes:
+        """Evict least recently used models until both limits hold (or nothing is left)."""
+        while len(self._lru) > max_models or self.used_bytes > budget_bytes:
             victim = next(
                 (n for n in self._lru if n != keep and n not in self._pinned),
                 None,

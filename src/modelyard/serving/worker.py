@@ -20,7 +20,6 @@ import signal
 import socket
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,6 @@ from modelyard.serving.ipc import FrameReader, Kind, encode_frame
 __all__ = ["main", "rss_bytes"]
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-#: RSS deltas below this are allocator noise; the traced bytes of the load count instead.
-RSS_NOISE_BYTES = 4 * 2**20
 
 
 def rss_bytes(pid: int | str = "self") -> int:
@@ -152,21 +148,10 @@ class WorkerState:
         return {"memory_bytes": memory, "load_seconds": load_seconds, "rss_bytes": rss_bytes()}
 
     def _load_measured(self, name: str, model_dir: str) -> tuple[Any, int]:
-        """Load a handler; return it with the memory its load added to this process.
-
-        RSS grows by pages and allocator arenas, so small deltas are noise: a tiny model
-        may add nothing, or a whole arena. Below ``RSS_NOISE_BYTES`` the bytes Python's
-        allocator traced for the load's surviving objects (numpy arrays included) count.
-        """
+        """Load a handler; return it with what its load added to this process's RSS."""
         before = rss_bytes()
-        tracemalloc.start()
-        try:
-            handler = self._load_handler_guarded(name, model_dir)
-            traced = tracemalloc.get_traced_memory()[0]
-        finally:
-            tracemalloc.stop()
-        delta = rss_bytes() - before
-        return handler, delta if delta >= RSS_NOISE_BYTES else traced
+        handler = self._load_handler_guarded(name, model_dir)
+        return handler, max(0, rss_bytes() - before)
 
     def _load_handler_guarded(self, name: str, model_dir: str) -> Any:
         try:
