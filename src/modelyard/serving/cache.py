@@ -32,6 +32,7 @@ from modelyard.errors import (
 )
 from modelyard.serving.ipc import Kind
 from modelyard.serving.pool import WorkerPool, WorkerProcess
+from modelyard.serving.worker import RSS_NOISE_BYTES
 
 __all__ = ["CacheLimits", "ModelCache", "ModelEntry", "ModelState"]
 
@@ -299,9 +300,10 @@ class ModelCache:
             worker.models.discard(entry.name)
             raise
         self.loads += 1
-        # Freed heap is reused, so a small model may add no pages at all: the artifact
-        # size is a floor on what the model occupies.
-        entry.memory_bytes = max(int(info["memory_bytes"]), artifact_bytes)
+        # A small model's RSS delta is allocator noise (freed pages reused, or a new arena):
+        # below RSS_NOISE_BYTES the artifact's size stands for it, and it is a floor above.
+        rss_delta = int(info["rss_delta_bytes"])
+        entry.memory_bytes = max(rss_delta if rss_delta >= RSS_NOISE_BYTES else 0, artifact_bytes)
         entry.load_seconds = float(info["load_seconds"])
         budget = self.limits.memory_budget_bytes
         if entry.memory_bytes > budget:

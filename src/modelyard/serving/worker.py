@@ -30,6 +30,10 @@ __all__ = ["main", "rss_bytes"]
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
+#: RSS grows by pages and allocator arenas: below this, a load's RSS delta is noise (the
+#: same small model measures anywhere from 0 to a few hundred KiB).
+RSS_NOISE_BYTES = 1 << 20
+
 
 def rss_bytes(pid: int | str = "self") -> int:
     """Resident memory of a process, from /proc (cheap enough to call per load)."""
@@ -54,6 +58,8 @@ class WorkerState:
         self._load_handler = handlers.load_handler
         self._v2 = v2
         self.models: dict[str, Any] = {}
+        #: What each model's load added to RSS, to decide whether its unload trims the heap.
+        self._rss_deltas: dict[str, int] = {}
         # What is imported now lives as long as the process: keep it out of every
         # future collection, so collections after unloads only walk model objects.
         gc.freeze()
@@ -76,7 +82,10 @@ class WorkerState:
             if handler is not None:
                 handler.unload()
                 del handler
-                _release_free_memory()
+                # Trimming the heap costs about a millisecond: worth it only when the
+                # model held more than allocator noise (evictions of small models are hot).
+                if self._rss_deltas.pop(payload, 0) >= RSS_NOISE_BYTES:
+                    _release_free_memory()
             return rss_bytes()
         if kind == Kind.METADATA:
             return self._handler(payload).metadata()
@@ -145,7 +154,8 @@ class WorkerState:
             _release_free_memory()
             handler, memory = self._load_measured(name, model_dir)
         self.models[name] = handler
-        return {"memory_bytes": memory, "load_seconds": load_seconds, "rss_bytes": rss_bytes()}
+        self._rss_deltas[name] = memory
+        return {"rss_delta_bytes": memory, "load_seconds": load_seconds, "rss_bytes": rss_bytes()}
 
     def _load_measured(self, name: str, model_dir: str) -> tuple[Any, int]:
         """Load a handler; return it with what its load added to this process's RSS."""
