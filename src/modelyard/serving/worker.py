@@ -155,7 +155,7 @@ class WorkerState:
             handler, memory = self._load_measured(name, model_dir)
         self.models[name] = handler
         self._rss_deltas[name] = memory
-        return {"rss_delta_bytes": memory, "load_seconds": load_seconds, "rss_bytes": rss_bytes()}
+        return {"rss_delta_bytes": memory, "load_seconds": load_seconds}
 
     def _load_measured(self, name: str, model_dir: str) -> tuple[Any, int]:
         """Load a handler; return it with what its load added to this process's RSS."""
@@ -199,16 +199,26 @@ def _reply(request_id: int, outcome: Any) -> bytes:
 
 
 def _runs(frames: list[tuple[int, int, Any]]) -> list[list[tuple[int, int, Any]]]:
-    """Split frames into runs of V2 requests for one model (batchable) and single frames."""
+    """Group frames into batches: V2 requests for one model together, anything else alone.
+
+    Only V2 requests are regrouped, and never across another kind of frame: a LOAD or
+    UNLOAD stays a barrier, so every request is still answered by the model state it was
+    sent against. Independent V2 requests may be answered in a different order; replies
+    carry their request's id.
+    """
     runs: list[list[tuple[int, int, Any]]] = []
+    by_model: dict[str, list[tuple[int, int, Any]]] = {}
     for frame in frames:
         _, kind, payload = frame
-        if runs and kind == Kind.INFER:
-            last = runs[-1]
-            if last[0][1] == Kind.INFER and last[0][2][0] == payload[0]:
-                last.append(frame)
-                continue
-        runs.append([frame])
+        if kind == Kind.INFER:
+            group = by_model.get(payload[0])
+            if group is None:
+                group = by_model[payload[0]] = []
+                runs.append(group)
+            group.append(frame)
+        else:
+            by_model = {}  # a barrier: later requests start new groups
+            runs.append([frame])
     return runs
 
 

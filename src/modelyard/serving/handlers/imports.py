@@ -57,6 +57,11 @@ def model_import_scope(code_dir: Path) -> Iterator[None]:
     On exit, ``code_dir`` leaves ``sys.path`` (unless it was there before) and the
     modules imported from inside it during the scope leave ``sys.modules``.
     """
+    if not _may_hold_python(code_dir):
+        # A folder of data files (a pickled estimator, say) has nothing to import: skip
+        # the bookkeeping, which costs more than loading a small model.
+        yield
+        return
     directory = str(code_dir.resolve())
     with _IMPORT_LOCK:
         before = set(sys.modules)
@@ -72,6 +77,18 @@ def model_import_scope(code_dir: Path) -> Iterator[None]:
             if added:
                 sys.path.remove(directory)
             _forget_modules_under(directory, set(sys.modules) - before)
+
+
+def _may_hold_python(code_dir: Path) -> bool:
+    """Whether anything in ``code_dir`` could be imported: a module, extension or package."""
+    try:
+        with os.scandir(code_dir) as entries:
+            return any(
+                entry.is_dir() or entry.name.endswith((".py", ".pyc", ".so", ".pyd"))
+                for entry in entries
+            )
+    except OSError:
+        return True  # let the import itself report the problem
 
 
 def _forget_modules_under(directory: str, names: set[str]) -> None:

@@ -50,6 +50,7 @@ from modelyard.serving.handlers.base import (
     media_type,
 )
 from modelyard.serving.handlers.imports import model_import_scope
+from modelyard.serving.handlers.reloads import reload_cache
 from modelyard.serving.handlers.tensors import output_tensor
 from modelyard.serving.model_settings import ModelSettings, TensorSpec
 from modelyard.serving.types import InferenceRequest, InferenceResponse, Tensor
@@ -257,6 +258,10 @@ class SKLearnHandler(Handler):
 
 
 def _load(path: Path) -> Any:
+    return reload_cache.load(path, _read)
+
+
+def _read(path: Path) -> Any:
     if path.suffix == ".pkl":
         with path.open("rb") as file:
             return pickle.load(file)
