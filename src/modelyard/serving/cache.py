@@ -137,6 +137,7 @@ class ModelCache:
         self._entries: dict[str, ModelEntry] = {}
         #: READY models, least recently used first.
         self._lru: OrderedDict[str, ModelEntry] = OrderedDict()
+        self._used_bytes = 0
         self._pinned: set[str] = set()
         #: Loads since start, and evictions: for metrics and tests.
         self.loads = 0
@@ -155,7 +156,7 @@ class ModelCache:
     @property
     def used_bytes(self) -> int:
         """Measured memory of the resident models."""
-        return sum(e.memory_bytes for e in self._lru.values())
+        return self._used_bytes
 
     # -- using ---------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ class ModelCache:
             entry = self._entries.get(name)
             if entry is not None and entry.worker is worker and entry.state is ModelState.READY:
                 del self._entries[name]
-                self._lru.pop(name, None)
+                self._drop_resident(name)
 
     async def unload_idle(self) -> list[str]:
         """Unload models unused for longer than the idle TTL; returns their names."""
@@ -320,6 +321,7 @@ class ModelCache:
         entry.last_used = time.monotonic()
         entry.total_load_seconds = time.perf_counter() - started
         self._lru[entry.name] = entry
+        self._used_bytes += entry.memory_bytes
         await self._evict_until(
             max_models=self.limits.max_models,
             budget_bytes=budget,
@@ -337,9 +339,14 @@ class ModelCache:
                 return
             await self._evict(victim)
 
+    def _drop_resident(self, name: str) -> None:
+        entry = self._lru.pop(name, None)
+        if entry is not None:
+            self._used_bytes -= entry.memory_bytes
+
     async def _evict(self, name: str) -> None:
         entry = self._entries.pop(name, None)
-        self._lru.pop(name, None)
+        self._drop_resident(name)
         if entry is None or entry.worker is None:
             return
         worker = entry.worker

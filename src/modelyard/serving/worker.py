@@ -36,9 +36,19 @@ RSS_NOISE_BYTES = 1 << 20
 
 
 def rss_bytes(pid: int | str = "self") -> int:
-    """Resident memory of a process, from /proc (cheap enough to call per load)."""
+    """Resident memory of a process, from /proc."""
     with open(f"/proc/{pid}/statm", "rb") as statm:
         return int(statm.read().split()[1]) * _PAGE_SIZE
+
+
+class _OwnRss:
+    """This process's RSS, read through one open file (twice per load: keep it cheap)."""
+
+    def __init__(self) -> None:
+        self._fd = os.open("/proc/self/statm", os.O_RDONLY)
+
+    def __call__(self) -> int:
+        return int(os.pread(self._fd, 128, 0).split()[1]) * _PAGE_SIZE
 
 
 def _release_free_memory() -> None:
@@ -58,6 +68,7 @@ class WorkerState:
         self._load_handler = handlers.load_handler
         self._v2 = v2
         self.models: dict[str, Any] = {}
+        self._rss = _OwnRss()
         #: What each model's load added to RSS, to decide whether its unload trims the heap.
         self._rss_deltas: dict[str, int] = {}
         # What is imported now lives as long as the process: keep it out of every
@@ -86,11 +97,11 @@ class WorkerState:
                 # model held more than allocator noise (evictions of small models are hot).
                 if self._rss_deltas.pop(payload, 0) >= RSS_NOISE_BYTES:
                     _release_free_memory()
-            return rss_bytes()
+            return self._rss()
         if kind == Kind.METADATA:
             return self._handler(payload).metadata()
         if kind == Kind.STATS:
-            return {"rss_bytes": rss_bytes(), "models": sorted(self.models)}
+            return {"rss_bytes": self._rss(), "models": sorted(self.models)}
         raise ModelyardError(f"unknown frame kind {kind}")
 
     def infer_batch(self, name: str, payloads: list[Any]) -> list[Any]:
@@ -159,9 +170,9 @@ class WorkerState:
 
     def _load_measured(self, name: str, model_dir: str) -> tuple[Any, int]:
         """Load a handler; return it with what its load added to this process's RSS."""
-        before = rss_bytes()
+        before = self._rss()
         handler = self._load_handler_guarded(name, model_dir)
-        return handler, max(0, rss_bytes() - before)
+        return handler, max(0, self._rss() - before)
 
     def _load_handler_guarded(self, name: str, model_dir: str) -> Any:
         try:

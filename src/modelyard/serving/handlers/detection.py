@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,19 +52,24 @@ def detect_handler(name: str, model_dir: Path, settings: ModelSettings) -> Detec
 
     Raises ``ModelLoadFailed`` listing what was looked for when nothing matches.
     """
-    if not model_dir.is_dir():
-        raise ModelLoadFailed(f"model {name!r}: model folder {model_dir} does not exist")
+    try:
+        # One listing answers every "is there a file called ..." below: detection runs on
+        # every load, and reloads of evicted models are hot.
+        with os.scandir(model_dir) as entries:
+            files = {entry.name for entry in entries if entry.is_file()}
+    except (FileNotFoundError, NotADirectoryError):
+        raise ModelLoadFailed(f"model {name!r}: model folder {model_dir} does not exist") from None
     if settings.handler is not None:
         return Detection(kind=settings.handler, entrypoint=settings.entrypoint)
     if (model_dir / "code" / "inference.py").is_file():
         return Detection(kind="inference_toolkit", entrypoint="code/inference.py")
     unparsable: list[str] = []
-    mms_entry = _find_mms_entrypoint(name, model_dir, unparsable)
+    mms_entry = _find_mms_entrypoint(name, model_dir, files, unparsable)
     if mms_entry is not None:
         return Detection(kind="mms", entrypoint=mms_entry or None)
-    if _defines_model_subclass(model_dir / "model.py", unparsable):
+    if "model.py" in files and _defines_model_subclass(model_dir / "model.py", unparsable):
         return Detection(kind="native", entrypoint="model.py")
-    artefact = _find_sklearn_artefact(model_dir)
+    artefact = _find_sklearn_artefact(files)
     if artefact is not None:
         return Detection(kind="sklearn", entrypoint=artefact)
     hint = f"; could not parse {', '.join(unparsable)}" if unparsable else ""
@@ -73,7 +79,9 @@ def detect_handler(name: str, model_dir: Path, settings: ModelSettings) -> Detec
     )
 
 
-def _find_mms_entrypoint(name: str, model_dir: Path, unparsable: list[str]) -> str | None:
+def _find_mms_entrypoint(
+    name: str, model_dir: Path, files: set[str], unparsable: list[str]
+) -> str | None:
     """The MMS entry point; ``""`` for an archive whose manifest names none; None: not MMS."""
     manifest = model_dir / MANIFEST_PATH
     if manifest.is_file():
@@ -86,9 +94,10 @@ def _find_mms_entrypoint(name: str, model_dir: Path, unparsable: list[str]) -> s
         if isinstance(handler, str) and handler:
             return handler
         return "model_handler.py" if (model_dir / "model_handler.py").is_file() else ""
-    if (model_dir / "model_handler.py").is_file():
+    if "model_handler.py" in files:
         return "model_handler.py"
-    for path in sorted(model_dir.glob("*.py")):
+    for filename in sorted(f for f in files if f.endswith(".py")):
+        path = model_dir / filename
         tree = _parse(path, unparsable)
         if tree is not None and _defines_mms_handle(tree):
             return path.name
@@ -122,12 +131,12 @@ def _defines_model_subclass(path: Path, unparsable: list[str]) -> bool:
     return False
 
 
-def _find_sklearn_artefact(model_dir: Path) -> str | None:
+def _find_sklearn_artefact(files: set[str]) -> str | None:
     for candidate in ("model.joblib", "model.pkl"):
-        if (model_dir / candidate).is_file():
+        if candidate in files:
             return candidate
-    others = sorted(model_dir.glob("*.joblib"))
-    return others[0].name if others else None
+    others = sorted(f for f in files if f.endswith(".joblib"))
+    return others[0] if others else None
 
 
 def _parse(path: Path, unparsable: list[str]) -> ast.Module | None:
