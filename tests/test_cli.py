@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -216,3 +217,52 @@ def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_p
     out, _ = stop(server)
     assert "iris" in out  # the banner's example request
     assert (home / "modelyard.db").is_file()  # `up` made its database in the home
+
+
+def test_sigterm_to_the_process_group_lets_requests_in_flight_finish(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    slow = store / "slow"
+    slow.mkdir(parents=True)
+    (slow / "model.py").write_text(
+        "import time\n\nfrom modelyard.serving.model import Model\n\n\n"
+        "class Slow(Model):\n"
+        "    def predict(self, inputs, parameters):\n"
+        "        time.sleep(1.5)\n"
+        "        return inputs\n"
+    )
+    port = free_port()
+    # A process group of its own, as a service manager or a terminal would give it.
+    process = subprocess.Popen(
+        [MODELYARD, "serve", "--model-store", str(store), "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(process, url)
+        assert httpx.post(f"{url}/models/slow/invoke", json=[0], timeout=30).json() == [0]
+        workers = children_of(process.pid)
+        with httpx.Client(timeout=30) as client:
+            answer: dict[str, httpx.Response] = {}
+            request = threading.Thread(
+                target=lambda: answer.update(r=client.post(f"{url}/models/slow/invoke", json=[42]))
+            )
+            request.start()
+            time.sleep(0.5)
+            os.killpg(process.pid, signal.SIGTERM)
+            request.join()
+        assert answer["r"].status_code == 200
+        assert answer["r"].json() == [42]
+        process.communicate(timeout=30)
+        deadline = time.monotonic() + 10
+        while any(is_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if is_running(pid)]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()

@@ -410,6 +410,10 @@ def test_repository_load_and_unload(start_server: StartServer, tmp_path: Path) -
         assert unloaded.status_code == 200
         assert unloaded.json() == {}
         assert client.get("/models/sum").status_code == 404
+        # Unloading it again succeeds, as in Triton; an unknown model is a 404.
+        assert client.post("/v2/repository/models/sum/unload", json={}).status_code == 200
+        missing = client.post("/v2/repository/models/no-such-model/unload", json={})
+        assert_v2_error(missing, 404, "no-such-model")
         # The model stays available: inference loads it again.
         body = {"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", "data": [1, 2]}]}
         assert infer(client, "sum", body)["outputs"][0]["data"] == [3.0]

@@ -272,8 +272,11 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     fd = int(args[0])
     memory_limit = int(args[1]) if len(args) > 1 else 0
-    # The parent decides when we stop; ^C in a terminal must not kill workers first.
+    # The parent decides when we stop (it closes our socket after its graceful shutdown):
+    # ^C in a terminal, or a SIGTERM to the whole process group, must not kill workers
+    # while they still have requests to answer. If the parent dies, recv sees EOF.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if memory_limit > 0:
         # Allocations past the limit fail with MemoryError instead of the kernel OOM killer.
         resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))

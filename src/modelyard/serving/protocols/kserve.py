@@ -111,7 +111,11 @@ def routes(dataplane: DataPlane) -> list[Route]:
     @errors
     async def repository_unload(request: Request) -> Response:
         parse_json_object(await read_body(request, limit))
-        await dataplane.unload(request.path_params["name"])
+        name = request.path_params["name"]
+        if not dataplane.exists(name):
+            raise ModelNotFound(f"model {name!r} was not found")
+        if dataplane.cache.get(name) is not None:  # unloading an unloaded model: a no-op
+            await dataplane.unload(name)
         return json_response({})
 
     versioned = "/versions/{version}"
