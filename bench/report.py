@@ -121,6 +121,8 @@ def print_report(results: dict[str, Any]) -> None:
     other.add_row("  p50 / p99 ms", f"{many['p50_ms']:.2f} / {many['p99_ms']:.2f}")
     resident = many["loaded_at_end"]
     other.add_row("  models ready / listed at end", f"{resident['ready']} / {resident['count']}")
+    if "loads" in resident:
+        other.add_row("  loads / evictions", f"{resident['loads']} / {resident['evictions']}")
     other.add_row(
         "  their median load / total load ms",
         f"{resident['median_load_ms']} / {resident['median_total_load_ms']}",

@@ -69,7 +69,11 @@ def loaded_models(server: Server) -> dict[str, Any]:
         with contextlib.suppress(RuntimeError):
             described.append(get_json(server.url + f"/models/{model['modelName']}"))
     ready = [d for d in described if d["state"] == "ready"]
+    stats = get_json(server.url + "/stats")
     return {
+        "loads": stats["loads"],
+        "evictions": stats["evictions"],
+        "worker_restarts": stats["worker_restarts"],
         "count": len(listed),
         "ready": len(ready),
         "memory_bytes_total": sum(d["memoryBytes"] for d in ready),

@@ -143,3 +143,25 @@ def test_a_library_import_is_not_charged_to_the_first_model_using_it(tmp_path: P
         assert client.post("/v2/models/first/infer", json=body).status_code == 200
         # Importing scikit-learn takes tens of MiB; the estimator itself a few KiB.
         assert client.get("/models/first").json()["memoryBytes"] < 4 * 2**20
+
+
+def test_stats_count_loads_evictions_and_memory(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    for name in ("a", "b", "c"):
+        sum_model(store, name)
+    with (
+        model_server(store, tmp_path / "home", max_loaded_models=2) as url,
+        httpx.Client(base_url=url) as client,
+    ):
+        for name in ("a", "b", "c"):
+            client.post(f"/models/{name}/invoke", json=[1])
+        stats = client.get("/stats").json()
+    assert stats["loads"] == 3
+    assert stats["evictions"] == 1
+    assert stats["loaded"] == 2
+    assert stats["used_bytes"] > 0
+    assert stats["worker_restarts"] == 0
+    [worker] = stats["workers"]
+    assert worker["alive"] is True
+    assert worker["models"] == ["b", "c"]
+    assert worker["rss_bytes"] > 10 * 2**20

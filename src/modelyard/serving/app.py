@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.serving.dataplane import DataPlane
-from modelyard.serving.protocols import kserve, sagemaker
+from modelyard.serving.protocols import admin, kserve, sagemaker
 from modelyard.serving.protocols.errors import json_response
 
 __all__ = ["create_app"]
@@ -29,7 +29,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(dataplane: DataPlane) -> Starlette:
-    """Build the server: the SageMaker/MMS routes, then the KServe V2 routes."""
+    """Build the server: the SageMaker/MMS routes, the KServe V2 routes, then our own."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -40,7 +40,7 @@ def create_app(dataplane: DataPlane) -> Starlette:
             await dataplane.stop()
 
     app = Starlette(
-        routes=[*sagemaker.routes(dataplane), *kserve.routes(dataplane)],
+        routes=[*sagemaker.routes(dataplane), *kserve.routes(dataplane), *admin.routes(dataplane)],
         exception_handlers={Exception: _unexpected_error},
         lifespan=lifespan,
     )
