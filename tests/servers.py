@@ -26,6 +26,7 @@ def settings_for(
 
     ``store_options`` are the fsspec options of a remote model store (e.g. ``s3_server.options``).
     """
+    serving.setdefault("workers", 1)  # one unless a test asks for more: cheaper, deterministic
     return Settings(
         home=home,
         store_options=store_options or {},

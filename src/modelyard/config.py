@@ -6,13 +6,14 @@ environment. Nested groups use ``__``: ``MODELYARD_SERVING__MEMORY_BUDGET_MB=204
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServingSettings", "Settings"]
+__all__ = ["HttpSettings", "ServingSettings", "Settings"]
 
 
 class ServingSettings(BaseModel):
@@ -24,8 +25,8 @@ class ServingSettings(BaseModel):
     max_loaded_models: int = 1000
     """How many models may be resident at once, whatever their size."""
 
-    workers: int = 1
-    """Worker processes hosting models; each model lives in exactly one of them."""
+    workers: int | None = None
+    """Worker processes hosting models (each model lives in one of them). Default: one per core."""
 
     request_timeout_s: float = 60.0
     """A prediction taking longer fails, and its worker is replaced (it may be hung)."""
@@ -47,6 +48,55 @@ class ServingSettings(BaseModel):
 
     worker_memory_limit_mb: float | None = None
     """Hard limit of one worker's memory; a worker over it is replaced. Default: budget + 1 GiB."""
+
+    allowed_model_urls: list[str] | None = None
+    """Regular expressions a model URL must match in full to be registered (JSON list), like
+    TorchServe's ``allowed_urls``. URLs are normalised first: ``file://`` plus the real path
+    for local paths. Default: any local path (``file://.*``) and the object store. Paths
+    under ``/proc``, ``/sys`` and ``/dev`` and special files are refused whatever this says."""
+
+    max_artifact_bytes: int = 4 * 2**30
+    """Largest model artifact accepted: a folder's files, or an archive and its contents."""
+
+    max_artifact_files: int = 100_000
+    """Most files a model artifact may hold (a folder, or an archive's members)."""
+
+    artifact_timeout_s: float = 300.0
+    """Longest a model artifact may take to check, download or unpack."""
+
+    management_token: SecretStr | None = None
+    """Bearer token the management routes (register, unload, V2 load/unload) require. When
+    the server listens beyond loopback and none is set, one is generated and printed."""
+
+    crash_window_s: float = 60.0
+    """A model that takes its worker down twice within this many seconds is quarantined."""
+
+    quarantine_s: float = 30.0
+    """First quarantine of a crashing model; it doubles each time the model offends again."""
+
+    worker_preload_modules: list[str] = Field(
+        default_factory=lambda: ["numpy", "joblib", "sklearn.base", "sklearn.utils.validation"]
+    )
+    """Modules imported once by the template process workers are forked from (shared pages,
+    so a replacement worker starts in milliseconds); missing ones are skipped."""
+
+    def worker_count(self) -> int:
+        """Worker processes to run: as set, else one per core."""
+        return self.workers if self.workers is not None else max(1, os.cpu_count() or 1)
+
+
+class HttpSettings(BaseModel):
+    """The HTTP listener shared by every API: slow clients and connection limits."""
+
+    read_timeout_s: float = 30.0
+    """A request whose headers and body are not fully received within this time is dropped
+    (408); so is a connection that sends nothing at all."""
+
+    keep_alive_s: float = 5.0
+    """Idle keep-alive connections are closed after this many seconds."""
+
+    max_connections: int = 4096
+    """Open connections at most; beyond it new requests are answered 503."""
 
 
 class Settings(BaseSettings):
@@ -76,6 +126,9 @@ class Settings(BaseSettings):
 
     serving: ServingSettings = Field(default_factory=ServingSettings)
     """The multi-model server."""
+
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    """The HTTP listener."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -35,7 +35,7 @@ class DataPlane:
         budget = int(settings.memory_budget_mb * _MIB)
         limit_mb = settings.worker_memory_limit_mb or settings.memory_budget_mb + 1024
         self.pool = WorkerPool(
-            settings.workers, int(limit_mb * _MIB), on_worker_exit=self._worker_exited
+            settings.worker_count(), int(limit_mb * _MIB), on_worker_exit=self._worker_exited
         )
         self.cache = ModelCache(
             self.pool,

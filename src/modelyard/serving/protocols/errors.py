@@ -27,14 +27,28 @@ ERROR_STATUS: dict[type[errors.ModelyardError], int] = {
     errors.NotAcceptable: 406,
     errors.PayloadTooLarge: 413,
     errors.UnsupportedContentType: 415,
+    errors.InvalidModelName: 400,
+    errors.InvalidModelArtifact: 400,
+    errors.AuthenticationRequired: 401,
+    errors.AccessDenied: 403,
+    errors.ModelUrlNotAllowed: 403,
     errors.ModelNotFound: 404,
+    errors.ModelAlreadyExists: 409,
     errors.ModelAlreadyLoaded: 409,
+    errors.RegistrationExists: 409,
     errors.ModelLoadFailed: 500,
     errors.InferenceFailed: 500,
     errors.ModelNotResident: 503,
     errors.WorkerCrashed: 503,
+    errors.ModelQuarantined: 503,
     errors.InferenceTimeout: 504,
     errors.ModelTooLarge: 507,
+    errors.ObjectNotFound: 404,
+    errors.InvalidObjectKey: 400,
+    # The store and the database are services modelyard depends on: when they fail, the
+    # request may succeed later (503), and it was not the caller's fault.
+    errors.ObjectStoreError: 503,
+    errors.DatabaseError: 503,
 }
 
 
