@@ -12,11 +12,15 @@ SQLAlchemy raises into :class:`~modelyard.errors.DatabaseError`.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from alembic import command
 from alembic.config import Config
@@ -35,6 +39,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: How long a SQLite writer waits for another process's write lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: Suffix of the file beside a SQLite database whose ``flock`` is held while migrating.
+SQLITE_MIGRATION_LOCK_SUFFIX = ".migrate.lock"
 
 #: Key of the PostgreSQL advisory lock held while migrating, so that several processes
 #: starting at once upgrade the schema one after the other (any constant would do).
@@ -83,10 +90,19 @@ class Database:
     def migrate(self, revision: str = "head") -> None:
         """Upgrade the schema to ``revision`` (default: the latest); a no-op when there.
 
-        Safe to call from several processes at once: on PostgreSQL an advisory lock makes
-        them take turns, on SQLite the write lock of the transaction does.
+        Safe to call from several processes at once: they take turns. On PostgreSQL an
+        advisory lock orders them. On a SQLite file an exclusive ``flock`` on the file
+        ``<database file>.migrate.lock`` beside it does (it is left there), held from before
+        the first connection to after the commit: waiting processes wait on it rather than
+        on SQLite's write lock, so a long migration cannot outlast their busy timeout, and
+        the first connections to a new file, which switch it to WAL, come one at a time.
+        In-memory SQLite needs no lock.
         """
-        with self.begin() as connection:
+        file = _sqlite_file(self.url) if self.dialect == "sqlite" else None
+        lock: AbstractContextManager[None] = (
+            _file_lock(_migration_lock_path(file)) if file is not None else nullcontext()
+        )
+        with lock, self.begin() as connection:
             if self.dialect == "postgresql":
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
@@ -126,24 +142,39 @@ def _with_driver(url: URL) -> URL:
     return url
 
 
+def _sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names, ``None`` for an in-memory database."""
+    database = url.database or ""
+    if database in ("", ":memory:") or url.query.get("mode") == "memory":
+        return None
+    if database.startswith("file:"):
+        # A URI filename (``file:NAME`` or ``file:///PATH``); SQLAlchemy keeps its query
+        # (``mode``, ``uri``) in url.query, so only the path is left here.
+        path = unquote(urlsplit(database).path)
+        return None if path in ("", ":memory:") else Path(path)
+    return Path(database)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
-    in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
-    if not in_memory and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    file = _sqlite_file(url)
+    if file is not None and not database.startswith("file:"):
+        file.parent.mkdir(parents=True, exist_ok=True)
+    # The busy timeout goes to sqlite3.connect, so it is set before SQLAlchemy or the
+    # listener below run a single statement on the new connection (a timeout in the URL's
+    # query wins over ours).
+    connect_args: dict[str, Any] = (
+        {} if "timeout" in url.query else {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    )
+    engine = create_engine(url, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         # sqlite3 begins transactions lazily, at the first write and never for DDL; we
         # take over (see the "begin" listener), as SQLAlchemy's SQLite docs recommend.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        # The busy timeout first: switching to WAL itself needs the lock.
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
+        _switch_to_wal(dbapi_connection)
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
@@ -153,6 +184,57 @@ def _sqlite_engine(url: URL) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _switch_to_wal(connection: sqlite3.Connection) -> None:
+    """Put the database in WAL mode (a no-op once it is), waiting for others doing the same.
+
+    The busy timeout does not cover this. Switching a file from the rollback journal it
+    starts with to WAL reads its header, then upgrades to a write; when another connection
+    holds the write lock (typically one doing the same switch, as processes start together
+    on a new file), SQLite fails the upgrade at once with "database is locked" rather than
+    wait while holding a read lock, which could deadlock. The read lock is gone by then,
+    so we retry, for as long as the busy timeout: the other switch is usually done by the
+    next try, and the file is then in WAL mode already.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY  # or an extended BUSY_*
+            if not busy or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(2 * delay, 0.1)
+
+
+def _migration_lock_path(file: Path) -> Path:
+    """The lock file held while migrating the SQLite database ``file``."""
+    return file.with_name(file.name + SQLITE_MIGRATION_LOCK_SUFFIX)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing), waiting for it as long as
+    it takes, like PostgreSQL's advisory lock.
+
+    The file is never removed: a process could otherwise lock a file that another has
+    just unlinked and replaced, and two would hold "the" lock at once. ``flock`` locks
+    belong to the open file, so threads of one process take turns, too, and the lock is
+    released if the process dies.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise DatabaseError(f"cannot open the migration lock {str(path)!r}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _alembic_config() -> Config:
