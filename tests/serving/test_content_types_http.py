@@ -186,3 +186,163 @@ def test_malformed_recordio_answers_400(client: httpx.Client) -> None:
     response = invoke(client, b"\x00\x01\x02\x03garbage", RECORDIO)
     message = assert_sagemaker_error(response, 400, "PayloadMalformed")
     assert "RecordIO" in message or "magic" in message
+
+
+# -- client mistakes answer 400 naming the problem (issue #11) ----------------------------
+
+
+def invocations(client: httpx.Client, body: bytes, content_type: str) -> httpx.Response:
+    """``POST /invocations`` to the toy sklearn model, as SageMaker's runtime sends it."""
+    headers = {"content-type": content_type, "x-amzn-sagemaker-target-model": "sklearn.tar.gz"}
+    return client.post("/invocations", content=body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "text/csv", "text/x-libsvm", RECORDIO, None]
+)
+def test_an_empty_body_answers_400(client: httpx.Client, content_type: str | None) -> None:
+    message = assert_sagemaker_error(invoke(client, b"", content_type), 400, "PayloadMalformed")
+    assert "the request body is empty; model 'sklearn' needs rows of features" in message
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "kind", "problem"),
+    [
+        (
+            b"1,2,3,4\n4,five,6,7\n",
+            "text/csv",
+            "InvalidRequest",
+            "the CSV body holds the text 'five' at row 2, column 2, where a number is expected",
+        ),
+        (
+            b"1,2,nan,4\n",
+            "text/csv",
+            "InvalidRequest",
+            "the CSV body has a missing value (NaN) at row 1, column 3",
+        ),
+        (b"1,2,,4\n", "text/csv", "InvalidRequest", "missing value (NaN) at row 1, column 3"),
+        (b"1,2,3,4\n4,5\n", "text/csv", "PayloadMalformed", "CSV row 2 has 2 fields, expected 4"),
+        (
+            b"1 1:1e400\n",
+            "text/x-libsvm",
+            "InvalidRequest",
+            "the libsvm body has an infinite value at row 1, column 2",
+        ),
+        (b"1 0:inf\n", "text/x-libsvm", "InvalidRequest", "infinite value at row 1, column 1"),
+        (b"1 2:-inf\n", "text/libsvm", "InvalidRequest", "infinite value at row 1, column 3"),
+        (b"1 3:nan\n", "text/x-libsvm", "InvalidRequest", "missing value (NaN) at row 1, column 4"),
+        (b"1 3:one\n", "text/x-libsvm", "PayloadMalformed", "value is not a number"),
+        (
+            b"[[1, 2, 3, 4]]",
+            "text/csv",
+            "InvalidRequest",
+            "holds the text '[[1' at row 1, column 1, where a number is expected "
+            "(is the body JSON? send it as application/json)",
+        ),
+        (b'"string"', "application/json", "PayloadMalformed", "a JSON string is not rows"),
+        (b"true", "application/json", "PayloadMalformed", "a JSON boolean is not rows"),
+        (
+            b'{"instances": {"rows": [1, 2, 3, 4]}}',
+            "application/json",
+            "PayloadMalformed",
+            "a JSON object is not rows of features",
+        ),
+        (
+            b'{"inputs": [["a", "b", "c", "d"]]}',
+            "application/json",
+            "InvalidRequest",
+            "the JSON body holds the text 'a' at row 1, column 1",
+        ),
+        (
+            b"[[1, 2, 3, [4]]]",
+            "application/json",
+            "PayloadMalformed",
+            "not a rectangular table",
+        ),
+        (
+            b"[[1, 2, 3, null]]",
+            "application/json",
+            "InvalidRequest",
+            "missing value (NaN) at row 1, column 4",
+        ),
+        (
+            b"[[[1, 2, 3, 4]]]",
+            "application/json",
+            "InvalidRequest",
+            "the JSON body is 3-D (shape [1, 1, 4])",
+        ),
+        (b"[]", "application/json", "InvalidRequest", "0 features per row"),
+    ],
+)
+def test_a_payload_the_model_cannot_take_answers_400_naming_the_problem(
+    client: httpx.Client, body: bytes, content_type: str, kind: str, problem: str
+) -> None:
+    message = assert_sagemaker_error(invoke(client, body, content_type), 400, kind)
+    assert problem in message
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "kind", "problem"),
+    [
+        (
+            encode(np.ones((2, 5)), "application/json")[0],
+            "application/json",
+            "InvalidRequest",
+            "the JSON body has 5 features per row (shape [2, 5]); model 'sklearn' takes 4",
+        ),
+        (
+            b'{"instances": [{"features": [1, 2, 3]}]}',
+            "application/json",
+            "InvalidRequest",
+            "the JSON body has 3 features per row (shape [1, 3]); model 'sklearn' takes 4",
+        ),
+        (
+            b"1,2,3,4,5\n",
+            "text/csv",
+            "InvalidRequest",
+            "the CSV body has 5 features per row (shape [1, 5]); model 'sklearn' takes 4",
+        ),
+        (
+            b"1 0:1 4:1\n",
+            "text/x-libsvm",
+            "PayloadMalformed",
+            "libsvm line 1 has feature index 4, out of range for 4 features",
+        ),
+        (
+            encode(array_to_records(np.ones((2, 5), dtype=np.float32)), RECORDIO)[0],
+            RECORDIO,
+            "InvalidRequest",
+            "the RecordIO-protobuf body has 5 features per row (shape [2, 5]); "
+            "model 'sklearn' takes 4",
+        ),
+        (
+            encode(array_to_records(np.ones((1, 3), dtype=np.int32)), RECORDIO)[0],
+            RECORDIO,
+            "InvalidRequest",
+            "3 features per row (shape [1, 3])",
+        ),
+    ],
+    ids=["json", "json-features", "csv", "libsvm", "recordio", "recordio-int32"],
+)
+def test_the_wrong_number_of_features_answers_400_in_every_content_type(
+    client: httpx.Client, body: bytes, content_type: str, kind: str, problem: str
+) -> None:
+    for response in (invoke(client, body, content_type), invocations(client, body, content_type)):
+        message = assert_sagemaker_error(response, 400, kind)
+        assert problem in message
+
+
+def test_a_failure_inside_the_model_still_answers_500(client: httpx.Client) -> None:
+    response = client.post("/models/predict_error/invoke", json=[1, 2, 3])
+    message = assert_sagemaker_error(response, 500, "InferenceFailed")
+    assert "ValueError: cannot predict" in message
+
+
+def test_the_model_answers_again_after_client_mistakes(
+    client: httpx.Client, expected: list[int]
+) -> None:
+    for body in (b"", b"1,x,3,4", b"1,2,3,4,5", b"1,2,nan,4"):
+        assert invoke(client, body, "text/csv").status_code == 400
+    response = invoke(client, encode(ROWS, "text/csv")[0], "text/csv")
+    assert response.status_code == 200, response.text
+    assert response.json() == expected

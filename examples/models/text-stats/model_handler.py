@@ -2,6 +2,9 @@
 
 Written the way SageMaker's multi-model examples write MMS handlers: a service class with
 ``initialize(context)`` and ``handle(data, context)``, and a module-level ``handle``.
+A body that is not UTF-8 text is the client's mistake: that request answers 400 through
+``context.set_response_status``, as MMS handlers do, and the others in the batch are
+answered as usual.
 """
 
 import json
@@ -21,9 +24,14 @@ class TextStatsService:
 
     def handle(self, data, context):
         answers = []
-        for row in data:
+        for idx, row in enumerate(data):
             body = row.get("body") or row.get("data") or b""
-            text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else str(body)
+            try:
+                text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else str(body)
+            except UnicodeDecodeError as exc:
+                context.set_response_status(400, "Bad Request", idx)
+                answers.append(f"the body is not UTF-8 text: byte {exc.start}: {exc.reason}")
+                continue
             words = text.split()
             content = [w for w in words if w.lower().strip(".,;:!?") not in self.stopwords]
             answers.append(

@@ -72,6 +72,11 @@ class ModelSettings(BaseModel):
     method: str | None = None
     """``sklearn``: estimator method answering requests (default ``predict``)."""
 
+    allow_nan: bool | None = None
+    """``sklearn``: whether NaN in a request is a missing value the model handles (a
+    pipeline that imputes) rather than a client mistake (400). Default: what the
+    estimator's own scikit-learn tags say."""
+
     inputs: list[TensorSpec] = Field(default_factory=list)
     """Inputs reported by V2 model metadata."""
 

@@ -8,7 +8,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from modelyard.errors import ModelyardError, NotAcceptable, PayloadMalformed
+from modelyard.errors import (
+    ModelyardError,
+    NotAcceptable,
+    PayloadMalformed,
+    UnsupportedContentType,
+)
 from modelyard.serving.codecs import decode, encode
 
 CSV = "text/csv"
@@ -143,6 +148,37 @@ def test_encode_unrepresentable_is_not_acceptable(value: object) -> None:
 def test_decode_never_crashes(body: bytes) -> None:
     try:
         decoded = decode(body, CSV)
+    except ModelyardError:
+        return
+    assert decoded.ndim == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "charset", "error"),
+    [
+        (b"xn--", "idna", PayloadMalformed),  # idna raises UnicodeError, not its subclass
+        (b"\xff", "punycode", PayloadMalformed),
+        (b"1,2", "base64", UnsupportedContentType),  # a codec, but not a text encoding
+        (b"1,2", "utf\x008", UnsupportedContentType),  # NUL in the name: ValueError
+    ],
+)
+def test_decode_with_an_odd_charset_is_a_domain_error(
+    body: bytes, charset: str, error: type[ModelyardError]
+) -> None:
+    with pytest.raises(error, match=r"charset|text"):
+        decode(body, f"{CSV}; charset={charset}")
+
+
+CHARSETS = st.sampled_from(
+    ["utf-8", "latin-1", "utf-16", "utf-7", "idna", "punycode", "rot13", "hex", "undefined"]
+) | st.text(max_size=12)
+
+
+@given(st.binary(max_size=60), CHARSETS)
+@settings(max_examples=300)
+def test_decode_never_crashes_whatever_the_charset(body: bytes, charset: str) -> None:
+    try:
+        decoded = decode(body, f"{CSV}; charset={charset}")
     except ModelyardError:
         return
     assert decoded.ndim == 2

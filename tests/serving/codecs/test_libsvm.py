@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from modelyard.errors import ModelyardError, NotAcceptable, PayloadMalformed
 from modelyard.serving.codecs import LibSVMData, decode, encode
+from modelyard.serving.codecs.libsvm import MAX_DENSE
 
 LIBSVM = "text/x-libsvm"
 
@@ -126,3 +127,26 @@ def test_decode_never_crashes(body: bytes) -> None:
         return
     assert len(data.indptr) == data.n_rows + 1
     assert data.indptr[-1] == len(data.indices) == len(data.values)
+    # As the scikit-learn runtime densifies: as wide as the model, or refused.
+    try:
+        dense = data.to_dense(4)
+    except PayloadMalformed:
+        assert int(data.indices.max()) >= 4
+        return
+    assert dense.shape == (data.n_rows, 4)
+
+
+@pytest.mark.parametrize(
+    ("body", "n_features", "message"),
+    [
+        (b"1 4000000000:1\n", None, "libsvm line 1 has feature index 4000000000: 1 rows"),
+        (b"1 9223372036854775806:1\n", None, "feature index 9223372036854775806"),
+        (b"1 0:1\n" * 3, MAX_DENSE // 2, "libsvm body has 3 rows of 1073741824 features"),
+    ],
+)
+def test_to_dense_refuses_matrices_too_large_to_attempt(
+    body: bytes, n_features: int | None, message: str
+) -> None:
+    data = decode(body, LIBSVM)
+    with pytest.raises(PayloadMalformed, match=message):
+        data.to_dense(n_features)

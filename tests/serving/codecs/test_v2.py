@@ -418,6 +418,34 @@ def test_fp32_out_of_range_becomes_infinity_without_warning() -> None:
     assert decode_request(body).inputs[0].data.tolist() == [float("inf"), float("-inf")]
 
 
+def test_fp16_out_of_range_integers_become_infinity_without_warning() -> None:
+    body = request_body(shape=[2], datatype="FP16", data=[70000, -70000])
+    assert decode_request(body).inputs[0].data.tolist() == [float("inf"), float("-inf")]
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_shapes_of_more_than_32_dimensions_are_malformed(binary: bool) -> None:
+    shape = [1] * 65
+    if binary:
+        header = orjson.dumps(
+            {
+                "inputs": [
+                    {
+                        "name": "x",
+                        "shape": shape,
+                        "datatype": "FP32",
+                        "parameters": {"binary_data_size": 4},
+                    }
+                ]
+            }
+        )
+        body, length = header + struct.pack("<f", 1.0), len(header)
+    else:
+        body, length = request_body(shape=shape, datatype="FP32", data=[1.0]), None
+    with pytest.raises(PayloadMalformed, match=r"input 'x': shape must be .*\(at most 32\)"):
+        decode_request(body, length)
+
+
 def test_encode_response_checks_outputs() -> None:
     bad_shape = InferenceResponse(
         model_name="m", outputs=[Tensor(name="y", shape=[3], datatype="FP32", data=np.zeros(2))]
@@ -512,7 +540,9 @@ tensor_docs = st.fixed_dictionaries(
     {},
     optional={
         "name": st.text(max_size=3) | json_values,
-        "shape": st.lists(st.integers(-1, 4), max_size=3) | json_values,
+        "shape": st.lists(st.integers(-1, 4), max_size=3)
+        | st.lists(st.integers(0, 1), min_size=30, max_size=70)
+        | json_values,
         "datatype": st.sampled_from([*DATATYPES, "FP8"]) | json_values,
         "data": json_values,
         "parameters": st.fixed_dictionaries(

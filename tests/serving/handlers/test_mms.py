@@ -206,6 +206,38 @@ def test_status_415_means_unsupported_content_type(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        (400, PayloadMalformed),
+        (404, InvalidRequest),
+        (422, InvalidRequest),
+        (429, InvalidRequest),
+        (500, InferenceFailed),
+        (503, InferenceFailed),
+    ],
+)
+def test_a_status_set_by_handle_keeps_its_class(
+    tmp_path: Path, code: int, error: type[Exception]
+) -> None:
+    folder = write_handler(
+        tmp_path / "status",
+        f"""
+        def handle(data, context):
+            if data is None:
+                return None
+            context.set_response_status({code}, "Phrase")
+            return ["what went wrong"]
+        """,
+    )
+    with pytest.raises(error) as info:
+        load_handler("status", folder).invoke(b"x", "text/plain", None)
+    assert type(info.value) is error
+    assert str(info.value) == (
+        f"model 'status': handle set status {code} Phrase for the request: what went wrong"
+    )
+
+
+@pytest.mark.parametrize(
     ("returned", "message"),
     [
         ("None", "handle returned None; it must return a list with one element per request"),

@@ -45,7 +45,8 @@ def test_unknown_key_is_rejected_with_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadFailed) as caught:
         load_handler("sum", folder)
     assert str(caught.value) == (
-        "model 'sum': model-settings.json: unknown key 'methods' (known keys: entrypoint, "
+        "model 'sum': model-settings.json: unknown key 'methods' (known keys: allow_nan, "
+        "entrypoint, "
         "handler, inputs, method, outputs, parameters)"
     )
 

@@ -16,7 +16,7 @@ from modelyard.errors import InferenceFailed, InvalidRequest, ModelLoadFailed, P
 from modelyard.serving.codecs import array_to_records, encode
 from modelyard.serving.handlers import Handler, load_handler
 from modelyard.serving.types import InferenceRequest, RequestedOutput, Tensor
-from tests.fixtures.models import sklearn_model
+from tests.fixtures.models import sklearn_failing_model, sklearn_model
 
 ROWS = np.random.default_rng(1).normal(size=(3, 4))
 
@@ -98,9 +98,10 @@ def test_settings_method_answers_invoke(model_dir: Path, estimator: Any) -> None
     np.testing.assert_allclose(orjson.loads(answer), estimator.predict_proba(ROWS))
 
 
-def test_wrong_feature_count_is_an_inference_failure(handler: Handler) -> None:
+def test_wrong_feature_count_is_the_clients_mistake(handler: Handler) -> None:
     with pytest.raises(
-        InferenceFailed, match=r"model 'sklearn': predict: ValueError: X has 2 features"
+        InvalidRequest,
+        match=r"the JSON body has 2 features per row \(shape \[1, 2\]\); model 'sklearn' takes 4",
     ):
         handler.invoke(b"[[1, 2]]", "application/json", None)
 
@@ -155,8 +156,20 @@ def test_v2_needs_exactly_one_input(handler: Handler) -> None:
         handler.infer(request)
 
 
-def test_v2_estimator_error_is_an_inference_failure(handler: Handler) -> None:
-    with pytest.raises(InferenceFailed, match="predict_proba: ValueError"):
+def test_v2_estimator_error_is_an_inference_failure(tmp_path: Path) -> None:
+    handler = load_handler("failing", sklearn_failing_model(tmp_path))
+    with pytest.raises(InferenceFailed, match="model 'failing': transform: LinAlgError"):
+        handler.infer(v2(np.ones((1, 4))))
+    with pytest.raises(InferenceFailed, match="model 'failing': transform: LinAlgError"):
+        handler.invoke(b"1,2,3,4", "text/csv", None)
+
+
+def test_v2_wrong_feature_count_is_the_clients_mistake(handler: Handler) -> None:
+    with pytest.raises(
+        InvalidRequest,
+        match=r"input 'input-0' \(FP64\) has 3 features per row \(shape \[1, 3\]\); "
+        "model 'sklearn' takes 4",
+    ):
         handler.infer(v2(np.ones((1, 3)), "predict_proba"))
 
 

@@ -36,13 +36,15 @@ _MUST_QUOTE = frozenset(',"\r\n')
 def _text(body: bytes, charset: str) -> str:
     try:
         return bytes(body).decode(charset)
-    except LookupError as exc:
-        raise UnsupportedContentType(
-            f"{CONTENT_TYPE} charset {charset!r} is not supported"
-        ) from exc
     except UnicodeDecodeError as exc:
         raise PayloadMalformed(
             f"CSV body is not valid {charset} text: byte offset {exc.start}: {exc.reason}"
+        ) from exc
+    except UnicodeError as exc:  # codecs such as idna raise the base class
+        raise PayloadMalformed(f"CSV body is not valid {charset} text: {exc}") from exc
+    except (LookupError, ValueError) as exc:  # unknown, not a text encoding, or NUL in the name
+        raise UnsupportedContentType(
+            f"{CONTENT_TYPE} charset {charset!r} is not supported"
         ) from exc
 
 

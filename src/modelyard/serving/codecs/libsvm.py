@@ -26,10 +26,13 @@ import numpy as np
 
 from modelyard.errors import NotAcceptable, PayloadMalformed
 
-__all__ = ["CONTENT_TYPE", "LibSVMData", "decode", "encode"]
+__all__ = ["CONTENT_TYPE", "MAX_DENSE", "LibSVMData", "decode", "encode"]
 
 #: The media type this codec writes; ``text/libsvm`` is read and written as an alias.
 CONTENT_TYPE = "text/x-libsvm"
+#: ``to_dense`` refuses matrices of more values than this rather than attempt them (a
+#: 15-byte line ``1 4000000000:1`` would otherwise ask for 32 GB), as ``records`` does.
+MAX_DENSE = 1 << 31
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -58,7 +61,8 @@ class LibSVMData:
         """Return the rows as a dense 2-D float64 array; repeated indices in a row are summed.
 
         ``n_features`` defaults to the largest index + 1. An index at or past
-        ``n_features`` raises ``PayloadMalformed`` naming its row.
+        ``n_features``, or a matrix of more than ``MAX_DENSE`` values, raises
+        ``PayloadMalformed`` naming its row.
         """
         width = int(self.indices.max()) + 1 if len(self.indices) else 0
         if n_features is not None:
@@ -70,6 +74,18 @@ class LibSVMData:
                     f"out of range for {n_features} features"
                 )
             width = n_features
+        if self.n_rows * width > MAX_DENSE:
+            if n_features is None:
+                position = int(np.argmax(self.indices))
+                row = int(np.searchsorted(self.indptr, position, side="right"))
+                raise PayloadMalformed(
+                    f"libsvm line {row} has feature index {width - 1}: {self.n_rows} rows that "
+                    f"wide are more than {MAX_DENSE} values"
+                )
+            raise PayloadMalformed(
+                f"libsvm body has {self.n_rows} rows of {width} features: more than "
+                f"{MAX_DENSE} values"
+            )
         rows = np.repeat(np.arange(self.n_rows), np.diff(self.indptr))
         # bincount sums duplicates in one vectorised pass (the way scipy's CSR densifies).
         flat = np.bincount(

@@ -147,6 +147,10 @@ def json_to_array(
                     f"is out of range for {datatype}"
                 )
             array = inferred.astype(dtype)
+        elif target == "f" and dtype.itemsize == 2:
+            # Integers past float16's range become ±inf, as a C cast would, without a warning.
+            with np.errstate(over="ignore"):
+                array = inferred.astype(dtype)
         else:
             array = inferred.astype(dtype, copy=False)
     if array.size != math.prod(shape):

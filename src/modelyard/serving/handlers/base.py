@@ -5,10 +5,22 @@ model; the worker calls ``invoke`` for ``/invocations``-style requests (raw byte
 raw bytes out), ``infer`` for Open Inference Protocol (KServe V2) requests, ``metadata``
 for V2 model metadata, and ``unload`` before dropping it.
 
-Errors: a handler raises ``ModelLoadFailed`` when it cannot load, ``InferenceFailed``
-when the model's own code raised during a prediction (message: model name, where, the
-exception class and message, chained with ``from``), and lets the codecs' errors
-(``PayloadMalformed``, ``UnsupportedContentType``, ``NotAcceptable``) through unchanged.
+Errors, and whose fault they are. ``ModelLoadFailed``: the handler cannot load. While
+answering, the rule is where the error was raised:
+
+- while decoding or validating the request, it is the client's: ``InvalidRequest``
+  (input the model cannot take: wrong number of features, values that are not finite
+  numbers, no rows) or one of its subclasses (``PayloadMalformed``: the body does not
+  parse as its content type or is not the structure expected; ``UnsupportedContentType``;
+  ``NotAcceptable``), all 4xx, with a message naming the problem;
+- inside the model's own computation, it is the model's: ``InferenceFailed`` (500;
+  message: model name, where, the exception class and message, chained with ``from``).
+
+So a handler that knows what its model takes (the built-in scikit-learn runtime) checks
+the input before calling the model, and lets the codecs' errors through unchanged. User
+code draws the line itself: MMS handlers fail a request with a 4xx through
+``context.set_response_status``, native models and inference toolkit scripts by raising
+an ``InvalidRequest`` subclass; anything else they raise is ``InferenceFailed``.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def detect_handler(name: str, model_dir: Path, settings: ModelSettings) -> Detec
         with os.scandir(model_dir) as entries:
             files = {entry.name for entry in entries if entry.is_file()}
     except (FileNotFoundError, NotADirectoryError):
-        raise ModelLoadFailed(f"model {name!r}: model folder {model_dir} does not exist") from None
+        raise ModelLoadFailed(f"model {name!r}: the model folder does not exist") from None
     if settings.handler is not None:
         return Detection(kind=settings.handler, entrypoint=settings.entrypoint)
     if (model_dir / "code" / "inference.py").is_file():
@@ -74,7 +74,7 @@ def detect_handler(name: str, model_dir: Path, settings: ModelSettings) -> Detec
         return Detection(kind="sklearn", entrypoint=artefact)
     hint = f"; could not parse {', '.join(unparsable)}" if unparsable else ""
     raise ModelLoadFailed(
-        f"model {name!r}: no handler recognised in {model_dir}: looked for {_LOOKED_FOR}, "
+        f"model {name!r}: no handler recognised in the model folder: looked for {_LOOKED_FOR}, "
         f"or a handler named in model-settings.json{hint}"
     )
 

@@ -13,6 +13,10 @@ As ``sagemaker-inference`` and the SageMaker scikit-learn container run it:
   JSON-encoded) or a ``(body, content_type)`` tuple; a bare body is labelled with the
   Accept type.
 
+Errors: a function that raises a ``modelyard.errors.InvalidRequest`` subclass blames the
+request (4xx, its message as written); anything else it raises is ``InferenceFailed``
+(500), as the toolkit answers 500 for any exception that is not its own.
+
 Defaults for what the script leaves out: ``model_fn`` loads ``model.joblib`` (or
 ``model.pkl``) from the model folder; ``input_fn`` is modelyard's codec for the content
 type; ``predict_fn`` calls ``model.predict(data)``; ``output_fn`` encodes with the codec
@@ -31,7 +35,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import joblib
+import joblib  # type: ignore[import-untyped]  # no type information shipped
 
 from modelyard.errors import ModelLoadFailed, ModelyardError, PayloadMalformed
 from modelyard.serving.codecs import decode, encode, negotiate

@@ -19,7 +19,9 @@ is the one the handler set with ``context.set_response_content_type(idx, ...)`` 
 are then JSON-encoded whatever the type, as MMS does); otherwise, for objects, the type
 negotiated from the Accept header (default JSON); for bytes and str, the first concrete
 type of the Accept header, else the request's own content type. A status >= 400 set
-with ``context.set_response_status`` fails that request with the returned text.
+with ``context.set_response_status`` fails that request with the returned text as the
+message: 400, 406, 413 and 415 answer that status; another 4xx is the client's mistake
+all the same and answers 400 (``InvalidRequest``); a 5xx answers 500 (``InferenceFailed``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 from modelyard.errors import (
     InferenceFailed,
+    InvalidRequest,
     ModelLoadFailed,
     ModelyardError,
     NotAcceptable,
@@ -179,7 +182,7 @@ class MMSHandler(Handler):
         code, phrase = self.context.get_response_status(idx)
         if code >= 400:
             text = _as_text(value)
-            error = _STATUS_ERRORS.get(code, InferenceFailed)
+            error = _STATUS_ERRORS.get(code, InvalidRequest if code < 500 else InferenceFailed)
             status = f"{code} {phrase}".strip()
             raise error(f"model {self.name!r}: handle set status {status} for the request: {text}")
         chosen = self.context.get_response_content_type(idx)

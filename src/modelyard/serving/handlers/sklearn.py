@@ -15,16 +15,30 @@ requested output names a method (``predict``, ``predict_proba``, ``predict_log_p
 the configured method answers. This is the hot path of the benchmark: bound methods are
 looked up once at load, and a call costs one dict lookup per output beyond the
 estimator itself.
+
+Input is checked before the estimator sees it, so that the client's mistakes answer
+``InvalidRequest`` (400) and only failures of the estimator itself ``InferenceFailed``
+(500): at least one row, a 2-D array of numbers (bool, integer or float; a request whose
+values are not all numbers is refused), as many columns as the estimator's
+``n_features_in_`` when it has one, and every value finite. NaN (an empty CSV field, a
+JSON ``null``) passes only to estimators whose scikit-learn tags say they take missing
+values (``HistGradientBoosting*``); infinity never does. A model whose
+model-settings.json declares a ``BYTES`` input (a pipeline starting with an encoder of
+text or categories) skips the number checks. The checks are vectorised (a dtype kind, a
+shape, one ``isfinite`` pass over floats); the slow paths only find what to name in the
+message.
 """
 
 from __future__ import annotations
 
+import functools
 import pickle
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import joblib
+import joblib  # type: ignore[import-untyped]  # no type information shipped
 import numpy as np
 
 from modelyard.errors import (
@@ -35,6 +49,7 @@ from modelyard.errors import (
     PayloadMalformed,
 )
 from modelyard.serving.codecs import (
+    SUPPORTED_CONTENT_TYPES,
     LibSVMData,
     datatype_of,
     decode,
@@ -67,6 +82,15 @@ SKLEARN_METHODS = (
 )
 
 RECORDIO = "application/x-recordio-protobuf"
+
+#: How the body of each content type is named in messages about its rows.
+_BODY_NAMES = {
+    "application/json": "the JSON body",
+    "text/csv": "the CSV body",
+    "text/x-libsvm": "the libsvm body",
+    "text/libsvm": "the libsvm body",
+    RECORDIO: "the RecordIO-protobuf body",
+}
 
 
 class SKLearnHandler(Handler):
@@ -114,6 +138,9 @@ class SKLearnHandler(Handler):
         self._default = self._methods[method]
         features = getattr(estimator, "n_features_in_", None)
         self._n_features: int | None = int(features) if features is not None else None
+        self._estimator_name = type(estimator).__name__
+        #: Whether inputs must be numbers: unless the settings declare a BYTES input.
+        self._numeric = not (settings.inputs and settings.inputs[0].datatype == "BYTES")
 
     def infer(self, request: InferenceRequest) -> InferenceResponse:
         inputs = request.inputs
@@ -121,9 +148,8 @@ class SKLearnHandler(Handler):
             raise InvalidRequest(
                 f"model {self.name!r} takes exactly one input tensor, got {len(inputs)}"
             )
-        data = inputs[0].data
-        if data.ndim == 1:
-            data = data.reshape(1, -1)
+        tensor = inputs[0]
+        data = self._matrix(tensor.data, f"input {tensor.name!r} ({tensor.datatype})")
         requested = request.outputs
         if not requested:
             try:
@@ -162,7 +188,8 @@ class SKLearnHandler(Handler):
         2-D input of the same width, dtype and requested outputs are stacked, so a
         deep queue costs one estimator call (and one round of input validation) instead
         of many. Anything else, or a batch that fails, is answered request by request,
-        so one bad request never fails its neighbours.
+        so one bad request never fails its neighbours: it gets its own 400 (or 500),
+        they get their answers.
         """
         answers: list[InferenceResponse | Exception | None] = [None] * len(requests)
         groups: dict[tuple[Any, ...], list[tuple[int, np.ndarray]]] = {}
@@ -170,17 +197,29 @@ class SKLearnHandler(Handler):
             data = request.inputs[0].data if len(request.inputs) == 1 else None
             if data is not None and data.ndim == 1:
                 data = data.reshape(1, -1)
-            if data is None or data.ndim != 2:
+            if data is None or data.ndim != 2 or data.shape[0] == 0:
                 answers[position] = self._infer_one(request)
                 continue
             names = tuple(o.name for o in request.outputs) or (self._method,)
             groups.setdefault((names, data.shape[1], data.dtype.str), []).append((position, data))
-        for (names, _, _), members in groups.items():
-            if len(members) == 1 or any(name not in self._methods for name in names):
+        for (names, width, _), members in groups.items():
+            if (
+                len(members) == 1
+                or any(name not in self._methods for name in names)
+                or not self._stackable(width, members[0][1].dtype)
+            ):
                 for position, _ in members:
                     answers[position] = self._infer_one(requests[position])
                 continue
             stacked = np.concatenate([data for _, data in members])
+            if stacked.dtype.kind == "f" and not np.isfinite(stacked).all():
+                try:
+                    self._refuse_non_finite(stacked, "the batch")
+                except InvalidRequest:
+                    # Some member holds what the model refuses: each gets its own answer.
+                    for position, _ in members:
+                        answers[position] = self._infer_one(requests[position])
+                    continue
             try:
                 results = {name: np.asarray(self._methods[name](stacked)) for name in names}
             except Exception:
@@ -204,16 +243,29 @@ class SKLearnHandler(Handler):
         except Exception as exc:
             return exc
 
+    def _stackable(self, width: int, dtype: np.dtype[Any]) -> bool:
+        """Whether rows this wide of this dtype pass the checks of ``_matrix`` but finiteness."""
+        if self._n_features is not None and width != self._n_features:
+            return False
+        return dtype.kind in "biuf" or not self._numeric
+
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> Answer:
         answer_type = negotiate(accept, "application/json")
+        kind = media_type(content_type)
+        where = _BODY_NAMES.get(kind, "the body")
+        if not body and kind in SUPPORTED_CONTENT_TYPES:
+            raise PayloadMalformed(
+                f"the request body is empty; model {self.name!r} needs rows of features"
+            )
         value = decode(body, content_type)
-        if media_type(content_type) == RECORDIO:
+        if kind == RECORDIO:
             data = records_to_array(value)
         elif isinstance(value, LibSVMData):
             # Features absent from every row still count: the estimator fixes the width.
-            data = value.to_dense(getattr(self.estimator, "n_features_in_", None))
+            data = value.to_dense(self._n_features)
         else:
             data = _features(value)
+        data = self._matrix(data, where)
         try:
             result = self._default(data)
         except ModelyardError:
@@ -248,6 +300,78 @@ class SKLearnHandler(Handler):
             ]
         return inputs, outputs
 
+    def _matrix(self, data: np.ndarray, where: str) -> np.ndarray:
+        """``data`` as the estimator's input: rows of finite numbers, as wide as the model.
+
+        A 1-D array is one row. The client's mistakes raise ``InvalidRequest`` naming
+        ``where`` (the V2 input, or the body by its format) and the problem.
+        """
+        shape = data.shape  # as sent, for messages
+        if data.ndim == 1:
+            data = data.reshape(1, -1)
+        elif data.ndim != 2:
+            raise InvalidRequest(
+                f"{where} is {data.ndim}-D (shape {list(shape)}); model {self.name!r} takes "
+                "rows of features (2-D, or 1-D for one row)"
+            )
+        if self._numeric and data.dtype.kind not in "biuf":
+            data = _as_numbers(data, where, self.name)
+        rows, width = data.shape
+        if rows == 0:
+            raise InvalidRequest(
+                f"{where} has no rows (shape {list(shape)}); model {self.name!r} needs at least one"
+            )
+        if self._n_features is not None and width != self._n_features:
+            raise InvalidRequest(
+                f"{where} has {width} feature{'' if width == 1 else 's'} per row (shape "
+                f"{list(shape)}); model {self.name!r} takes {self._n_features}"
+            )
+        if width == 0:
+            raise InvalidRequest(f"{where} has rows without features (shape {list(shape)})")
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            self._refuse_non_finite(data, where)
+        return data
+
+    def _refuse_non_finite(self, data: np.ndarray, where: str) -> None:
+        """Raise ``InvalidRequest`` for the first infinity, or NaN the estimator does not take."""
+        infinite = np.isinf(data)
+        if infinite.any():
+            row, column = _first(infinite)
+            raise InvalidRequest(
+                f"{where} has an infinite value at row {row}, column {column} (inf, or a "
+                f"number too large for {data.dtype}); model {self.name!r} takes finite numbers"
+            )
+        if self._accepts_nan:
+            return
+        row, column = _first(np.isnan(data))
+        raise InvalidRequest(
+            f"{where} has a missing value (NaN) at row {row}, column {column}; model "
+            f"{self.name!r} ({self._estimator_name}) does not accept missing values"
+        )
+
+    @functools.cached_property
+    def _accepts_nan(self) -> bool:
+        """Whether the estimator's scikit-learn tags say it takes NaN as a missing value.
+
+        Asked only when a request holds NaN, so loads (a hot path under eviction) skip it.
+        ``allow_nan`` in model-settings.json overrides the tags (pipelines that impute
+        missing values do not say so in theirs).
+        """
+        if self.settings.allow_nan is not None:
+            return self.settings.allow_nan
+        try:
+            from sklearn.utils import get_tags  # type: ignore[import-untyped]
+        except ImportError:  # scikit-learn < 1.6 has the dict of ``_get_tags`` instead
+            get_tags = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tags of third-party estimators may warn
+            try:
+                if get_tags is not None:
+                    return bool(get_tags(self.estimator).input_tags.allow_nan)
+                return bool(self.estimator._get_tags().get("allow_nan", False))
+            except Exception:  # not a scikit-learn estimator: it does not say so
+                return False
+
     def unload(self) -> None:
         self._methods = {}
         self._default = self._unloaded
@@ -268,8 +392,19 @@ def _read(path: Path) -> Any:
     return joblib.load(path)
 
 
-def _features(value: Any) -> Any:
-    """The feature matrix in a decoded request body."""
+#: JSON names of the values ``orjson`` decodes to, for messages.
+_JSON_TYPES = {
+    dict: "object",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def _features(value: Any) -> np.ndarray:
+    """The feature rows in a decoded CSV or JSON body, as an array (``_matrix`` checks it)."""
     if isinstance(value, dict):
         for key in ("instances", "inputs"):
             if key in value:
@@ -285,15 +420,67 @@ def _features(value: Any) -> Any:
             value = [instance["features"] for instance in value]
         except (KeyError, TypeError) as exc:
             raise PayloadMalformed("every instance object must have a 'features' list") from exc
-    if isinstance(value, np.ndarray):
-        return value.reshape(1, -1) if value.ndim == 1 else value
-    if isinstance(value, list):
+    if isinstance(value, np.ndarray):  # CSV
+        return value
+    if not isinstance(value, list):
+        raise PayloadMalformed(
+            f"a JSON {_JSON_TYPES.get(type(value), type(value).__name__)} is not rows of "
+            'features: send a list of rows, or {"instances": [...]}'
+        )
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise PayloadMalformed(f"rows of the request are not a rectangular table: {exc}") from exc
+
+
+def _as_numbers(data: np.ndarray, where: str, model_name: str) -> np.ndarray:
+    """A 2-D array of another dtype as float64, if every element is a number (or None: NaN).
+
+    Object arrays come from JSON rows holding ``null`` or an object, or from V2 ``BYTES``
+    tensors; string arrays from CSV or JSON text. Otherwise ``InvalidRequest`` names the
+    first element that is not a number. Only requests that are not plain numbers get here.
+    """
+    items = data.ravel().tolist()
+    width = data.shape[1]
+    if data.dtype.kind == "O":
+        for index, item in enumerate(items):
+            if item is not None and not isinstance(item, int | float):
+                raise _not_a_number(where, model_name, item, index, width)
         try:
-            array = np.asarray(value)
-        except ValueError as exc:
-            raise PayloadMalformed(
-                f"rows of the request are not a rectangular table: {exc}"
-            ) from exc
-        return array.reshape(1, -1) if array.ndim == 1 else array
-    # Anything else (a scipy sparse matrix from a custom codec, ...) goes to the estimator.
-    return value
+            return np.array(items, dtype=np.float64).reshape(data.shape)
+        except (OverflowError, ValueError, TypeError) as exc:
+            raise InvalidRequest(f"{where} holds a number beyond float64: {exc}") from exc
+    for index, item in enumerate(items):
+        if item == "":
+            continue  # an empty CSV field is a missing value, not the culprit
+        try:
+            float(item)
+        except (ValueError, TypeError):
+            raise _not_a_number(where, model_name, item, index, width) from None
+    if not items:
+        return np.zeros(data.shape)
+    # Every element reads as a number, yet they are text (JSON strings): still refused.
+    raise _not_a_number(where, model_name, items[0], 0, width)
+
+
+def _not_a_number(where: str, model_name: str, item: Any, index: int, width: int) -> InvalidRequest:
+    """The error naming ``item``, element ``index`` of rows ``width`` wide, as not a number."""
+    row, column = divmod(index, width)
+    if isinstance(item, str | bytes):
+        kind = "the text" if isinstance(item, str) else "the bytes"
+        shown = f"{kind} {item[:40]!r}"
+    else:
+        shown = f"a {type(item).__name__}"
+    hint = ""
+    if isinstance(item, str) and item.lstrip()[:1] in ("[", "{"):
+        hint = " (is the body JSON? send it as application/json)"
+    return InvalidRequest(
+        f"{where} holds {shown} at row {row + 1}, column {column + 1}, where a number is "
+        f"expected{hint}; model {model_name!r} takes numbers"
+    )
+
+
+def _first(mask: np.ndarray) -> tuple[int, int]:
+    """1-based row and column of the first true element of a 2-D mask."""
+    row, column = np.argwhere(mask)[0]
+    return int(row) + 1, int(column) + 1
