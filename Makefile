@@ -2,8 +2,12 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-HOST ?= 127.0.0.1
-PORT ?= 8080
+
+# `make run HOST=0.0.0.0 PORT=9000` passes --host/--port to `modelyard up`; without them it
+# listens where its settings say (MODELYARD_HOST, MODELYARD_PORT; default 127.0.0.1:8080).
+# Only the make command line counts: a HOST or PORT in the environment is not ours (zsh
+# and tcsh set HOST to the machine's name).
+cli_flag = $(if $(filter command line,$(origin $(1))),--$(2) $($(1)))
 
 .PHONY: run test lint format bench examples clean
 
@@ -24,11 +28,12 @@ examples: $(VENV)/.installed
 	$(BIN)/python examples/prepare.py --home .modelyard
 
 run: examples
-	$(BIN)/modelyard up --home .modelyard --host $(HOST) --port $(PORT)
+	$(BIN)/modelyard up --home .modelyard $(strip $(call cli_flag,HOST,host) $(call cli_flag,PORT,port))
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 format: $(VENV)/.installed-dev

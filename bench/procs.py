@@ -25,6 +25,7 @@ __all__ = [
     "Client",
     "Server",
     "get_json",
+    "pss_tree_mb",
     "rss_tree_mb",
     "servers_stopped",
     "stop_all",
@@ -202,4 +203,24 @@ def rss_tree_mb(pid: int) -> float:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+def pss_tree_mb(pid: int) -> float:
+    """Proportional set size of ``pid`` and all its descendants, MiB.
+
+    Workers forked from a template share its pages: RSS would count them once per
+    process, PSS divides each shared page among its sharers, so the sum counts it once.
+    """
+    tree = _children()
+    total_kb = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(tree.get(current, []))
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+                    break
     return total_kb / 1024

@@ -33,8 +33,10 @@ def start_reference(store: Path, workdir: Path) -> Server:
     return server
 
 
-def start_modelyard(store: Path, workdir: Path, env: dict[str, str] | None = None) -> Server:
-    """``modelyard serve --workers 1`` over ``store``, ready to answer."""
+def start_modelyard(
+    store: Path, workdir: Path, env: dict[str, str] | None = None, workers: int | None = 1
+) -> Server:
+    """``modelyard serve --workers N`` over ``store`` (None: the default), ready to answer."""
     if not MODELYARD.exists():
         raise SystemExit(f"{MODELYARD} not found: install the project into its .venv first")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
@@ -48,8 +50,7 @@ def start_modelyard(store: Path, workdir: Path, env: dict[str, str] | None = Non
             "127.0.0.1",
             "--port",
             str(port),
-            "--workers",
-            "1",
+            *(["--workers", str(workers)] if workers is not None else []),
         ],
         workdir=workdir,
         log_name="modelyard",

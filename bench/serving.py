@@ -32,7 +32,16 @@ from pathlib import Path
 from typing import Any
 
 # The script's own folder is first on sys.path, so its sibling modules import directly.
-from procs import Client, Server, get_json, rss_tree_mb, servers_stopped, stop_all, wait_http
+from procs import (
+    Client,
+    Server,
+    get_json,
+    pss_tree_mb,
+    rss_tree_mb,
+    servers_stopped,
+    stop_all,
+    wait_http,
+)
 from report import best, print_report, single_table, verdicts
 from servers import loaded_models, start_modelyard, start_reference
 from wrk import WrkResult, fixed_body_script, run_wrk, v2_body, wrk_path, zipf_script
@@ -149,6 +158,7 @@ def measure_fresh(server: Server, body: str, mode: Mode) -> dict[str, Any]:
     """Idle RSS, RSS with one model, and cold-load overhead; ``server`` must be fresh."""
     time.sleep(1.0)  # let the worker finish its own start-up before reading its memory
     idle_rss = rss_tree_mb(server.pid)
+    idle_pss = pss_tree_mb(server.pid)
 
     client = Client(server.url)
 
@@ -165,6 +175,7 @@ def measure_fresh(server: Server, body: str, mode: Mode) -> dict[str, Any]:
     warm = [infer("m0000") for _ in range(mode.warm_requests)]
     warm_median = statistics.median(warm)
     rss_one = rss_tree_mb(server.pid)
+    pss_one = pss_tree_mb(server.pid)
     cold = []
     for i in range(1, mode.cold_models + 1):
         name = f"m{i:04d}"
@@ -183,7 +194,9 @@ def measure_fresh(server: Server, body: str, mode: Mode) -> dict[str, Any]:
     client.close()
     return {
         "idle_rss_mb": round(idle_rss, 1),
+        "idle_pss_mb": round(idle_pss, 1),
         "rss_one_model_mb": round(rss_one, 1),
+        "pss_one_model_mb": round(pss_one, 1),
         # The first model's figure may include scikit-learn's import: size from later ones.
         "model_memory_bytes": int(statistics.median(c["memory_bytes"] for c in cold)),
         "model_memory_bytes_max": max(c["memory_bytes"] for c in cold),
@@ -232,7 +245,7 @@ def measure_many(
         seconds = mode.seconds * mode.rounds  # one run: the cache's state carries over
         result = run_wrk(url, script, connections=connections, seconds=seconds, workdir=workdir)
         time.sleep(0.5)  # let the requests wrk left in flight finish
-        rss = rss_tree_mb(server.pid)
+        rss = pss_tree_mb(server.pid)
         resident = loaded_models(server)
         # Read before stopping: what the server logs while stopping is not the run's story.
         log_tail = server.output()[-1500:] if result.errors else ""

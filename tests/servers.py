@@ -13,7 +13,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from modelyard.config import ServingSettings, Settings
+from modelyard.config import HttpSettings, ServingSettings, Settings
+from modelyard.serving.listener import build_config
 from modelyard.serving.server import build_app
 
 __all__ = ["model_server", "serve_in_thread", "settings_for"]
@@ -35,14 +36,18 @@ def settings_for(
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Starlette) -> Iterator[str]:
-    """Run ``app`` on a free port of 127.0.0.1 until the block ends; yields its base URL."""
+def serve_in_thread(app: Starlette, http: HttpSettings | None = None) -> Iterator[str]:
+    """Run ``app`` on a free port of 127.0.0.1 until the block ends; yields its base URL.
+
+    The listener is the one the CLI runs (``build_config``), with ``http``'s limits
+    (default: ``HttpSettings()``).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, loop="uvloop", http="httptools", lifespan="on", access_log=False, log_level="error"
+    config = build_config(
+        app, http or HttpSettings(), host="127.0.0.1", port=port, log_level="error"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -70,5 +75,5 @@ def model_server(
 ) -> Iterator[str]:
     """The model server over ``store`` (a folder or fsspec URL), running; yields its base URL."""
     settings = settings_for(home, store_options=store_options, **serving)
-    with serve_in_thread(build_app(settings, store)) as url:
+    with serve_in_thread(build_app(settings, store), settings.http) as url:
         yield url

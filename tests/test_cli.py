@@ -2,7 +2,8 @@
 
 ``modelyard serve`` and ``modelyard up`` start real servers on free ports of 127.0.0.1;
 the ``modelyard models`` client commands talk to them; SIGINT stops them, and no worker
-process may outlive its server.
+process may outlive its server. The client commands are also pointed at a port that
+refuses connections, and at a bare HTTP server that records what they send.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -97,12 +99,12 @@ def start_cli_server(tmp_path: Path) -> Iterator[StartCliServer]:
     """``start(*args) -> RunningServer``: runs ``modelyard *args --port P``; killed if left."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(*args: str) -> RunningServer:
+    def start(*args: str, env: dict[str, str] | None = None) -> RunningServer:
         port = free_port()
         process = subprocess.Popen(
             [MODELYARD, *args, "--port", str(port)],
             cwd=tmp_path,
-            env=clean_env(),
+            env=clean_env() | (env or {}),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -115,16 +117,27 @@ def start_cli_server(tmp_path: Path) -> Iterator[StartCliServer]:
     yield start
     for process in started:
         if process.poll() is None:
-            for child in children_of(process.pid):
+            for child in descendants_of(process.pid):
                 os.kill(child, signal.SIGKILL)
             process.kill()
             process.communicate()
 
 
+def descendants_of(pid: int) -> list[int]:
+    """Children, grandchildren... of ``pid``: the worker template and the workers."""
+    found = []
+    todo = [pid]
+    while todo:
+        children = children_of(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
 def stop(server: RunningServer) -> tuple[str, str]:
     """SIGINT the server as Ctrl+C does; returns its output. Checks the workers are gone."""
-    workers = children_of(server.process.pid)
-    assert workers, "the server runs no worker process"
+    workers = descendants_of(server.process.pid)
+    assert len(workers) >= 2, "the server runs no worker template and worker"
     server.process.send_signal(signal.SIGINT)
     out, err = server.process.communicate(timeout=30)
     assert server.process.returncode in (0, -signal.SIGINT, 128 + signal.SIGINT), err
@@ -136,11 +149,14 @@ def stop(server: RunningServer) -> tuple[str, str]:
     return out, err
 
 
-def modelyard(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def modelyard(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``modelyard *args`` to the end, with ``env`` added to a clean environment."""
     return subprocess.run(
         [MODELYARD, *args],
         cwd=cwd,
-        env=clean_env(),
+        env=clean_env() | (env or {}),
         capture_output=True,
         text=True,
         timeout=120,
@@ -266,3 +282,138 @@ def test_sigterm_to_the_process_group_lets_requests_in_flight_finish(tmp_path: P
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
+
+
+#: Every client command, with what it needs besides --server.
+CLIENT_COMMANDS = [
+    ["models", "list"],
+    ["models", "show", "sum"],
+    ["models", "load", "sum"],
+    ["models", "unload", "sum"],
+    ["models", "invoke", "sum", "--data", "[1,2]"],
+]
+
+
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A port of 127.0.0.1 that refuses connections: bound, so that nothing else takes it
+    during the test, but not listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", CLIENT_COMMANDS, ids=lambda command: command[1])
+def test_a_client_command_says_in_one_line_that_it_cannot_reach_the_server(
+    command: list[str], refusing_port: int, tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{refusing_port}"
+
+    result = modelyard(*command, "--server", url, cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr == f"cannot reach {url}: connection refused\n"
+    assert result.stdout == ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordedRequest:
+    """A request as the recording server saw it."""
+
+    method: str
+    path: str
+    #: Its Authorization header, ``None`` without one.
+    authorization: str | None
+
+
+@pytest.fixture
+def recording_server() -> Iterator[tuple[str, list[RecordedRequest]]]:
+    """A bare HTTP server on 127.0.0.1 in a thread: answers ``{}`` to every request and
+    records them. Yields its URL and the list of requests it got."""
+    requests: list[RecordedRequest] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            requests.append(
+                RecordedRequest(
+                    method=self.command,
+                    path=self.path,
+                    authorization=self.headers.get("Authorization"),
+                )
+            )
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_GET = do_POST = do_DELETE = answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # quiet: the test looks at `requests`
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_client_commands_send_the_management_token_when_it_is_set(
+    recording_server: tuple[str, list[RecordedRequest]], tmp_path: Path
+) -> None:
+    url, requests = recording_server
+
+    with_token = modelyard(
+        "models",
+        "unload",
+        "sum",
+        "--server",
+        url,
+        cwd=tmp_path,
+        env={"MODELYARD_SERVING__MANAGEMENT_TOKEN": "s3cret"},
+    )
+    without_token = modelyard("models", "unload", "sum", "--server", url, cwd=tmp_path)
+
+    assert with_token.returncode == 0, with_token.stderr
+    assert without_token.returncode == 0, without_token.stderr
+    assert [(r.method, r.path) for r in requests] == [("DELETE", "/models/sum")] * 2
+    assert [r.authorization for r in requests] == ["Bearer s3cret", None]
+
+
+def test_listening_beyond_loopback_guards_management_with_a_printed_token(
+    start_cli_server: StartCliServer, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    models.sum_model(store)
+    # Listening on every address; the test talks to it on 127.0.0.1 only.
+    server = start_cli_server("serve", "--model-store", str(store), "--host", "0.0.0.0")
+    body = {"model_name": "alias", "url": str(store / "sum")}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        assert client.post("/models", json=body).status_code == 401
+        assert client.post("/models/sum/invoke", json=[1, 2]).json() == [3.0]  # open
+        out, _ = stop(server)
+    tokens = [line.split("Bearer ")[1].strip() for line in out.splitlines() if "Bearer " in line]
+    assert len(tokens) == 1 and len(tokens[0]) >= 32
+
+
+def test_a_set_token_is_required_and_never_printed(
+    start_cli_server: StartCliServer, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    models.sum_model(store)
+    env = {"MODELYARD_SERVING__MANAGEMENT_TOKEN": "t0ken-of-mine"}
+    server = start_cli_server("serve", "--model-store", str(store), "--host", "0.0.0.0", env=env)
+    loaded = modelyard("models", "load", "sum", "--server", server.url, cwd=tmp_path, env=env)
+    assert loaded.returncode == 0, loaded.stderr
+    refused = modelyard("models", "load", "sum", "--server", server.url, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "401" in refused.stderr and "Authorization: Bearer" in refused.stderr
+    out, err = stop(server)
+    assert "t0ken-of-mine" not in out + err

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import orjson
 import typer
+from pydantic import SecretStr
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modelyard.config import Settings
@@ -23,25 +29,37 @@ app.add_typer(models_app, name="models")
 console = Console()
 err_console = Console(stderr=True)
 
+# Help texts are rich markup, where a bare "[...]" is a tag and vanishes: hence "\\[".
 HostOption = Annotated[
-    str | None, typer.Option(help="Address to listen on [env: MODELYARD_HOST, default 127.0.0.1]")
+    str | None,
+    typer.Option(
+        help="Address to listen on \\[env: MODELYARD_HOST, default 127.0.0.1]; beyond "
+        "loopback, model management needs a token (see MODELYARD_SERVING__MANAGEMENT_TOKEN)"
+    ),
 ]
 PortOption = Annotated[
-    int | None, typer.Option(help="Port to listen on [env: MODELYARD_PORT, default 8080]")
+    int | None, typer.Option(help="Port to listen on \\[env: MODELYARD_PORT, default 8080]")
 ]
 WorkersOption = Annotated[
     int | None,
-    typer.Option(help="Model worker processes [env: MODELYARD_SERVING__WORKERS, default 1]"),
+    typer.Option(
+        help="Model worker processes \\[env: MODELYARD_SERVING__WORKERS, default one per core]"
+    ),
 ]
 BudgetOption = Annotated[
     float | None,
     typer.Option(
-        help="Memory budget of loaded models, MiB [env: MODELYARD_SERVING__MEMORY_BUDGET_MB]"
+        help="Memory budget of loaded models, MiB \\[env: MODELYARD_SERVING__MEMORY_BUDGET_MB]"
     ),
 ]
 ServerOption = Annotated[
     str | None,
-    typer.Option("--server", help="URL of the running server [default: from MODELYARD_HOST/PORT]"),
+    typer.Option(
+        "--server",
+        # "\\[": help is rich markup, where a bare "[...]" is a tag and vanishes.
+        help="URL of the running server \\[default: from MODELYARD_HOST/PORT]; requests "
+        "carry the bearer token in MODELYARD_SERVING__MANAGEMENT_TOKEN when it is set",
+    ),
 ]
 
 
@@ -58,7 +76,28 @@ def _settings(**overrides: Any) -> Settings:
     return settings.model_copy(update=top)
 
 
-def _announce(settings: Settings, what: str, example: str | None) -> None:
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def _guarded(settings: Settings) -> tuple[Settings, str | None]:
+    """The settings with a management token when the server listens beyond loopback.
+
+    Returns the token when it was generated here (to be printed once), else None.
+    """
+    if settings.serving.management_token is not None or _is_loopback(settings.host):
+        return settings, None
+    token = secrets.token_urlsafe(32)
+    serving = settings.serving.model_copy(update={"management_token": SecretStr(token)})
+    return settings.model_copy(update={"serving": serving}), token
+
+
+def _announce(settings: Settings, what: str, example: str | None, token: str | None = None) -> None:
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"[bold green]modelyard[/] {what} on [link={base}]{base}[/link]")
     console.print(f"  SageMaker container API  {base}/models, {base}/invocations")
@@ -69,6 +108,19 @@ def _announce(settings: Settings, what: str, example: str | None) -> None:
         console.print(
             f"    curl -s {base}/models/{example}/invoke -H 'Content-Type: text/csv' "
             "-d '5.1,3.5,1.4,0.2'"
+        )
+    if token is not None:
+        # Printed once, here: the only place it is ever shown.
+        console.print(
+            "  Model management (POST /models, DELETE, V2 load/unload) needs this token, "
+            "generated because the server listens beyond loopback:",
+            markup=False,
+        )
+        console.print(f"    Authorization: Bearer {token}", markup=False, highlight=False)
+        console.print(
+            f"    export MODELYARD_SERVING__MANAGEMENT_TOKEN={token}   # for `modelyard models`",
+            markup=False,
+            highlight=False,
         )
     console.print("Press Ctrl+C to stop.")
 
@@ -93,27 +145,32 @@ def serve(
     if not model_store.is_dir():
         err_console.print(f"[red]model store {model_store} is not a folder[/]")
         raise typer.Exit(2)
-    settings = _settings(
-        host=host,
-        port=port,
-        workers=workers,
-        memory_budget_mb=memory_budget_mb,
-        preload=preload,
-        pinned=pin,
+    settings, token = _guarded(
+        _settings(
+            host=host,
+            port=port,
+            workers=workers,
+            memory_budget_mb=memory_budget_mb,
+            preload=preload,
+            pinned=pin,
+        )
     )
     names = sorted(p.name.removesuffix(".tar.gz") for p in model_store.iterdir())
+    example = names[0] if names else None
     run(
         build_app(settings, model_store.resolve()),
         settings.host,
         settings.port,
-        on_started=lambda: _announce(settings, "model server", names[0] if names else None),
+        on_started=lambda: _announce(settings, "model server", example, token),
+        http=settings.http,
     )
 
 
 @app.command()
 def up(
     home: Annotated[
-        Path | None, typer.Option(help="State folder [env: MODELYARD_HOME, default ./.modelyard]")
+        Path | None,
+        typer.Option(help="State folder \\[env: MODELYARD_HOME, default ./.modelyard]"),
     ] = None,
     host: HostOption = None,
     port: PortOption = None,
@@ -124,8 +181,10 @@ def up(
     from modelyard.platform import build_platform
     from modelyard.serving.server import run
 
-    settings = _settings(
-        home=home, host=host, port=port, workers=workers, memory_budget_mb=memory_budget_mb
+    settings, token = _guarded(
+        _settings(
+            home=home, host=host, port=port, workers=workers, memory_budget_mb=memory_budget_mb
+        )
     )
     platform = build_platform(settings)
     example = "iris" if "iris" in platform.model_names() else None
@@ -133,29 +192,89 @@ def up(
         platform.app,
         settings.host,
         settings.port,
-        on_started=lambda: _announce(settings, "is up", example),
+        on_started=lambda: _announce(settings, "is up", example, token),
+        http=settings.http,
     )
 
 
 # -- client commands ---------------------------------------------------------------------
 
 
-def _client(server: str | None) -> httpx.Client:
+#: How long a client command waits for the server (a first load can take minutes).
+CLIENT_TIMEOUT_S = 300.0
+
+
+@contextmanager
+def _client(server: str | None) -> Iterator[httpx.Client]:
+    """An HTTP client of the server, for the ``with`` block of one client command.
+
+    It carries the management token when one is set, and it is the one place where a
+    server that cannot be reached becomes one line on stderr and exit code 1, not a
+    traceback: every request of the block goes through it.
+    """
+    settings = Settings()
     if server is None:
-        settings = Settings()
         server = f"http://{settings.host}:{settings.port}"
-    return httpx.Client(base_url=server, timeout=300.0)
+    token = settings.serving.management_token
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    try:
+        with httpx.Client(base_url=server, headers=headers, timeout=CLIENT_TIMEOUT_S) as client:
+            yield client
+    except httpx.TransportError as exc:
+        # soft_wrap: one line however narrow the terminal; no markup: the reason is not ours.
+        err_console.print(
+            _unreachable(server.rstrip("/"), exc), soft_wrap=True, markup=False, highlight=False
+        )
+        raise typer.Exit(1) from None
+
+
+def _unreachable(server: str, exc: httpx.TransportError) -> str:
+    """What went wrong between us and ``server``, in one line for a human."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"cannot reach {server}: no connection within {CLIENT_TIMEOUT_S:g} s"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{server} did not answer within {CLIENT_TIMEOUT_S:g} s"
+    if isinstance(exc, httpx.ConnectError | httpx.UnsupportedProtocol):
+        return f"cannot reach {server}: {_reason(exc)}"
+    return f"lost the connection to {server}: {_reason(exc)}"
+
+
+def _reason(exc: BaseException) -> str:
+    """The operating system's words for a transport error ("connection refused"), if any.
+
+    httpx wraps httpcore's error, which wraps the socket's OSError; the OSError's strerror
+    is short and familiar, where str() of the outer ones reads "[Errno 111] Connection
+    refused" or is empty.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror[:1].lower() + cause.strerror[1:]
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).strip()
+    return (text[:1].lower() + text[1:]) if text else type(exc).__name__
 
 
 def _check(response: httpx.Response) -> Any:
+    """The JSON answer of a successful request; one line on stderr and exit 1 otherwise."""
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+        if response.status_code < 400:
+            err_console.print(
+                f"{response.request.url} answered {response.status_code} with a body that is "
+                "not JSON: is it a modelyard server?",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
     if response.status_code >= 400:
-        try:
-            message = response.json().get("message") or response.text
-        except ValueError:
-            message = response.text
-        err_console.print(f"[red]{response.status_code}[/] {message}")
+        found = body.get("message") or body.get("error") if isinstance(body, dict) else None
+        message = str(found or response.text)
+        err_console.print(f"[red]{response.status_code}[/] {escape(message)}")
         raise typer.Exit(1)
-    return response.json() if response.content else None
+    return body
 
 
 def _mib(value: Any) -> str:

@@ -58,7 +58,7 @@ class ServingSettings(BaseModel):
     max_artifact_bytes: int = 4 * 2**30
     """Largest model artifact accepted: a folder's files, or an archive and its contents."""
 
-    max_artifact_files: int = 100_000
+    max_artifact_files: int = 10_000
     """Most files a model artifact may hold (a folder, or an archive's members)."""
 
     artifact_timeout_s: float = 300.0
@@ -74,11 +74,10 @@ class ServingSettings(BaseModel):
     quarantine_s: float = 30.0
     """First quarantine of a crashing model; it doubles each time the model offends again."""
 
-    worker_preload_modules: list[str] = Field(
-        default_factory=lambda: ["numpy", "joblib", "sklearn.base", "sklearn.utils.validation"]
-    )
+    worker_preload_modules: list[str] = Field(default_factory=lambda: ["numpy", "joblib"])
     """Modules imported once by the template process workers are forked from (shared pages,
-    so a replacement worker starts in milliseconds); missing ones are skipped."""
+    so a replacement worker starts in milliseconds); missing ones are skipped. Libraries a
+    model's load imports are added to the template as they are first used."""
 
     def worker_count(self) -> int:
         """Worker processes to run: as set, else one per core."""

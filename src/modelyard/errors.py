@@ -19,6 +19,7 @@
      ├── ModelTooLarge                   the model alone does not fit the memory budget
      ├── InferenceFailed                 the handler raised while predicting
      ├── ModelNotResident                the model is not (or no longer) in its worker
+     │    └── RequestNotStarted           its worker stopped before starting it: send again
      ├── WorkerCrashed                   the worker process hosting the model died
      ├── ModelQuarantined                the model crashed its worker repeatedly; retry later
      ├── InferenceTimeout                the model did not answer within the timeout
@@ -58,6 +59,7 @@ __all__ = [
     "PayloadMalformed",
     "PayloadTooLarge",
     "RegistrationExists",
+    "RequestNotStarted",
     "UnsupportedContentType",
     "WorkerCrashed",
     "error_class",
@@ -138,6 +140,10 @@ class InferenceFailed(ModelyardError):
 
 class ModelNotResident(ModelyardError):
     """The model is not loaded in its worker process (it was evicted meanwhile)."""
+
+
+class RequestNotStarted(ModelNotResident):
+    """The worker process stopped before the request started; it may be sent again."""
 
 
 class WorkerCrashed(ModelyardError):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.fixtures.models import memory_hog_model, slow_load_model, sum_model
+from tests.fixtures.models import census_model, memory_hog_model, slow_load_model, sum_model
 from tests.servers import model_server
 
 
@@ -165,3 +165,29 @@ def test_stats_count_loads_evictions_and_memory(tmp_path: Path) -> None:
     assert worker["alive"] is True
     assert worker["models"] == ["b", "c"]
     assert worker["rss_bytes"] > 10 * 2**20
+
+
+def test_the_model_count_holds_in_the_worker_under_churn(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    census = tmp_path / "census"
+    census.mkdir()
+    names = [f"m{i}" for i in range(30)]
+    for name in names:
+        census_model(store, census, name)
+
+    async def churn(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            statuses = []
+            for round_ in range(3):
+                batch = await asyncio.gather(
+                    *(client.post(f"/models/{n}/invoke", json=[round_]) for n in names * 2)
+                )
+                statuses += [r.status_code for r in batch]
+            return statuses
+
+    with model_server(store, tmp_path / "home", max_loaded_models=5) as url:
+        statuses = asyncio.run(churn(url))
+    assert statuses == [200] * len(statuses)
+    counts = [int(line) for line in (census / "counts").read_text().split()]
+    assert len(counts) >= 30  # every model was loaded at least once
+    assert max(counts) <= 5

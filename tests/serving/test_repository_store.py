@@ -7,6 +7,7 @@ unpacked once; unloading a model keeps its local copy, so the next load reuses i
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,11 +98,18 @@ def test_an_unknown_model_in_s3_answers_404(s3_client: httpx.Client) -> None:
     assert "absent" in response.json()["message"]
 
 
-def test_a_model_registered_by_s3_url(s3_models: str, s3_server: S3Server, tmp_path: Path) -> None:
+def test_a_model_registered_by_an_allowed_s3_url(
+    s3_models: str, s3_server: S3Server, tmp_path: Path
+) -> None:
     local_store = tmp_path / "store"
     local_store.mkdir()
     with (
-        model_server(local_store, tmp_path / "home", store_options=s3_server.options) as url,
+        model_server(
+            local_store,
+            tmp_path / "home",
+            store_options=s3_server.options,
+            allowed_model_urls=[re.escape(s3_models) + "/.*"],
+        ) as url,
         httpx.Client(base_url=url, timeout=60) as client,
     ):
         body = {"model_name": "remote", "url": f"{s3_models}/archived_sum.tar.gz"}
@@ -112,7 +120,40 @@ def test_a_model_registered_by_s3_url(s3_models: str, s3_server: S3Server, tmp_p
             "/models", json={"model_name": "nothing", "url": f"{s3_models}/nothing.tar.gz"}
         )
         assert missing.status_code == 404
-        assert "nothing.tar.gz" in missing.json()["message"]
+        assert "nothing" in missing.json()["message"]
+        # Local paths are no longer allowed once the list is set: it replaces the default.
+        local = client.post("/models", json={"model_name": "local", "url": str(tmp_path)})
+        assert local.status_code == 403
+
+
+def test_an_s3_url_outside_the_store_is_refused_by_default(
+    s3_models: str, s3_server: S3Server, tmp_path: Path
+) -> None:
+    local_store = tmp_path / "store"
+    local_store.mkdir()
+    with (
+        model_server(local_store, tmp_path / "home", store_options=s3_server.options) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        body = {"model_name": "remote", "url": f"{s3_models}/archived_sum.tar.gz"}
+        refused = client.post("/models", json=body)
+        assert refused.status_code == 403
+        assert refused.headers["x-amzn-errortype"] == "ModelUrlNotAllowed"
+        assert "remote" in refused.json()["message"]
+        assert client.get("/models/remote").status_code == 404
+
+
+def test_an_s3_url_inside_the_store_is_allowed_by_default(
+    s3_models: str, s3_server: S3Server, tmp_path: Path
+) -> None:
+    with (
+        model_server(s3_models, tmp_path / "home", store_options=s3_server.options) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        body = {"model_name": "alias", "url": f"{s3_models}/folder_sum"}
+        loaded = client.post("/models", json=body)
+        assert loaded.status_code == 200, loaded.text
+        assert client.post("/models/alias/invoke", json=[1, 2]).json() == [3.0]
 
 
 # -- local archives --------------------------------------------------------------------------

@@ -68,9 +68,12 @@ def test_loading_from_a_url_with_nothing_there_answers_404(
     client: httpx.Client, tmp_path: Path
 ) -> None:
     missing = tmp_path / "no-such-model"
-    response = client.post("/models", json={"model_name": unique("gone"), "url": str(missing)})
+    name = unique("gone")
+    response = client.post("/models", json={"model_name": name, "url": str(missing)})
     message = assert_sagemaker_error(response, 404, "ModelNotFound")
-    assert str(missing) in message
+    assert name in message
+    assert str(tmp_path) not in message  # host paths are not the client's business
+    assert name not in [m["modelName"] for m in client.get("/models").json()["models"]]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from modelyard.serving.dataplane import DataPlane
@@ -28,6 +28,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection (or the listener timed its body out): nobody is
+    # left to answer, and it is no error of ours.
+    return Response(status_code=499)
+
+
 def create_app(dataplane: DataPlane) -> Starlette:
     """Build the server: the SageMaker/MMS routes, the KServe V2 routes, then our own."""
 
@@ -41,7 +47,7 @@ def create_app(dataplane: DataPlane) -> Starlette:
 
     app = Starlette(
         routes=[*sagemaker.routes(dataplane), *kserve.routes(dataplane), *admin.routes(dataplane)],
-        exception_handlers={Exception: _unexpected_error},
+        exception_handlers={ClientDisconnect: _client_gone, Exception: _unexpected_error},
         lifespan=lifespan,
     )
     app.state.dataplane = dataplane

@@ -5,6 +5,14 @@ Models load on first use. Concurrent first requests for one model share a single
 worker's memory, and evicts least-recently-used models until the total fits the budget
 and the count fits the maximum. Pinned models are never evicted.
 
+Limits hold in the workers, not only in these books: a load reserves its slot and its
+estimated memory (the model's last measurement, else its artifact's size) before it is
+sent, and evictions to make that room are sent to a worker before the load, so the
+worker unloads first. A load that finds no room because other loads are in flight waits
+for them. A load always ends: ready, failed (with its error, retried later) or gone, so
+no name is ever stuck loading; it runs in its own task, unaffected by the request that
+started it going away.
+
 The cache lives in the HTTP process and runs on its event loop: its bookkeeping is plain
 dict and OrderedDict operations with no locks, because nothing here awaits between reading
 and updating an entry except where a comment says so.
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -22,19 +31,34 @@ from enum import StrEnum
 from typing import Any
 
 from modelyard.errors import (
+    AccessDenied,
     InferenceTimeout,
+    InvalidRequest,
     ModelAlreadyLoaded,
+    ModelLoadFailed,
     ModelNotFound,
     ModelNotResident,
+    ModelQuarantined,
     ModelTooLarge,
     ModelyardError,
+    RequestNotStarted,
     WorkerCrashed,
 )
+from modelyard.serving.artifacts import check_model_name
 from modelyard.serving.ipc import Kind
+from modelyard.serving.memory import RSS_NOISE_BYTES
 from modelyard.serving.pool import WorkerPool, WorkerProcess
-from modelyard.serving.worker import RSS_NOISE_BYTES
+from modelyard.serving.quarantine import Quarantine
 
 __all__ = ["CacheLimits", "ModelCache", "ModelEntry", "ModelState"]
+
+logger = logging.getLogger(__name__)
+
+#: Errors after which a model is not remembered at all: nothing of it exists to retry.
+_FORGOTTEN = (ModelNotFound, InvalidRequest, AccessDenied)
+
+#: Remembered measurements of models' memory, for estimates at their next load.
+_MAX_ESTIMATES = 100_000
 
 
 class ModelState(StrEnum):
@@ -46,6 +70,8 @@ class ModelState(StrEnum):
     READY = "ready"
     #: The last load failed; requests get that error until a retry.
     FAILED = "failed"
+    #: It crashed its workers repeatedly; requests get ModelQuarantined until ``retry_at``.
+    QUARANTINED = "quarantined"
 
 
 @dataclass(kw_only=True)
@@ -78,6 +104,10 @@ class ModelEntry:
     retry_at: float = 0.0
     #: Resolved when the load in progress ends.
     loading: asyncio.Future[None] | None = field(default=None, repr=False)
+    #: Requests waiting for this load to send themselves: until they have, a fresh model
+    #: is not evicted (else, with more models in use than slots, loads evict each other
+    #: before anyone is answered).
+    waiters: int = field(default=0, repr=False)
 
     def describe(self) -> dict[str, Any]:
         """What GET /models/{name} and the CLI show."""
@@ -96,6 +126,11 @@ class ModelEntry:
             "worker": self.worker.index if self.worker else None,
             "error": self.error.message if self.error else None,
             "errorType": type(self.error).__name__ if self.error else None,
+            "retryAfterSeconds": (
+                round(max(0.0, self.retry_at - time.monotonic()), 3)
+                if self.state is ModelState.QUARANTINED
+                else None
+            ),
         }
 
 
@@ -116,6 +151,10 @@ class CacheLimits:
     load_timeout_s: float = 300.0
     #: A failed model answers with its error this long before a request retries the load.
     failed_retry_s: float = 5.0
+    #: Two worker crashes by one model within this window quarantine it.
+    crash_window_s: float = 60.0
+    #: Length of a model's first quarantine; each further one doubles.
+    quarantine_s: float = 30.0
 
 
 #: Fetches a model's artifact to a local folder; returns (folder, url, artifact bytes).
@@ -134,11 +173,20 @@ class ModelCache:
         self._pool = pool
         self._fetch = fetch
         self.limits = limits
+        self.quarantine = Quarantine(limits.crash_window_s, limits.quarantine_s)
         self._entries: dict[str, ModelEntry] = {}
         #: READY models, least recently used first.
         self._lru: OrderedDict[str, ModelEntry] = OrderedDict()
         self._used_bytes = 0
         self._pinned: set[str] = set()
+        #: Slots and estimated bytes held by loads under way.
+        self._reserved_count = 0
+        self._reserved_bytes = 0
+        #: Loads waiting for room, woken whenever a slot or memory is released.
+        self._room_waiters: list[asyncio.Future[None]] = []
+        #: Each model's last measured memory, its estimate at the next load.
+        self._estimates: dict[str, int] = {}
+        self._load_tasks: set[asyncio.Task[None]] = set()
         #: Loads since start, and evictions: for metrics and tests.
         self.loads = 0
         self.evictions = 0
@@ -158,6 +206,11 @@ class ModelCache:
         """Measured memory of the resident models."""
         return self._used_bytes
 
+    @property
+    def loading(self) -> int:
+        """Loads under way."""
+        return self._reserved_count
+
     # -- using ---------------------------------------------------------------------
 
     async def acquire(self, name: str) -> WorkerProcess:
@@ -170,7 +223,11 @@ class ModelCache:
         return await self._load(name, explicit=False)
 
     async def request(self, name: str, kind: Kind, payload: Any, timeout: float | None) -> Any:
-        """Send a request to the worker hosting ``name``, loading it first if needed."""
+        """Send a request to the worker hosting ``name``, loading it first if needed.
+
+        A request its worker never started (the worker died of another request, or the
+        model was evicted meanwhile) is sent again, loading the model anew if need be.
+        """
         for _ in range(5):
             try:
                 worker = await self.acquire(name)
@@ -178,7 +235,7 @@ class ModelCache:
             except (WorkerCrashed, InferenceTimeout) as exc:
                 raise type(exc)(f"model {name!r}: {exc.message}") from exc
             except ModelNotResident:
-                continue  # evicted between the load and this request: load again
+                continue
         raise ModelNotResident(
             f"model {name!r} was evicted repeatedly before it could answer: "
             "the memory budget is too small for the models in use"
@@ -200,19 +257,57 @@ class ModelCache:
         if entry is None:
             raise ModelNotFound(f"model {name!r} is not loaded")
         if entry.state is ModelState.LOADING and entry.loading is not None:
-            # Let the load finish, then unload: the worker has the model by then.
+            # Let the load finish, then unload: the worker has the model by then. Loads
+            # always end (see _run_load), so this cannot wait forever.
             with contextlib.suppress(ModelyardError):
                 await asyncio.shield(entry.loading)
         self._pinned.discard(name)
+        current = self._entries.get(name)
+        if current is not None and current.state is not ModelState.READY:
+            if current.state is not ModelState.QUARANTINED:
+                del self._entries[name]  # a failed load: nothing resident to unload
+            return
         await self._evict(name)
 
-    def forget_worker(self, worker: WorkerProcess, reason: str) -> None:
-        """A worker died: its models are no longer resident (they reload on demand)."""
+    def forget(self, name: str) -> None:
+        """Drop what the cache remembers of a model that is not resident (a failed load)."""
+        entry = self._entries.get(name)
+        if entry is not None and entry.state is ModelState.FAILED:
+            del self._entries[name]
+        self._estimates.pop(name, None)
+
+    def forget_worker(self, worker: WorkerProcess, reason: str, culprits: set[str]) -> None:
+        """A worker died: its models are no longer resident (they reload on demand).
+
+        ``culprits`` are the models whose requests were running when it died: each such
+        crash counts towards the model's quarantine.
+        """
         for name in list(worker.models):
             entry = self._entries.get(name)
             if entry is not None and entry.worker is worker and entry.state is ModelState.READY:
                 del self._entries[name]
                 self._drop_resident(name)
+        for name in culprits:
+            length = self.quarantine.record_crash(name)
+            if not length:
+                continue
+            logger.error("model %r quarantined for %.0f s: %s", name, length, reason)
+            previous = self._entries.get(name)
+            if previous is not None and previous.state is ModelState.LOADING:
+                continue  # its load is failing right now; the next one will be refused
+            self._entries[name] = ModelEntry(
+                name=name,
+                url=previous.url if previous else "",
+                state=ModelState.QUARANTINED,
+                pinned=name in self._pinned,
+                error=ModelQuarantined(
+                    f"model {name!r} crashed its worker process repeatedly ({reason}) and "
+                    f"is quarantined for {length:.0f} s",
+                    retry_after_s=length,
+                ),
+                retry_at=time.monotonic() + length,
+            )
+        self._wake_room_waiters()
 
     async def unload_idle(self) -> list[str]:
         """Unload models unused for longer than the idle TTL; returns their names."""
@@ -229,20 +324,38 @@ class ModelCache:
             await self._evict(name)
         return idle
 
+    async def stop(self) -> None:
+        """Cancel the loads under way (at shutdown)."""
+        for task in list(self._load_tasks):
+            task.cancel()
+        await asyncio.gather(*self._load_tasks, return_exceptions=True)
+
     # -- loading and evicting --------------------------------------------------------
 
     async def _load(self, name: str, *, explicit: bool) -> WorkerProcess:
         entry = self._entries.get(name)
         if entry is not None:
             if entry.state is ModelState.LOADING and entry.loading is not None:
-                await asyncio.shield(entry.loading)  # single flight: share the load under way
-                return self._ready_worker(name)
+                return await self._await_load(entry)  # single flight: share the load under way
             if entry.state is ModelState.READY:
                 return entry.worker  # type: ignore[return-value]
             failed_recently = entry.state is ModelState.FAILED and time.monotonic() < entry.retry_at
             if failed_recently and not explicit:
                 assert entry.error is not None
                 raise entry.error
+        check_model_name(name)
+        try:
+            self.quarantine.check(name)
+        except ModelQuarantined as exc:
+            self._entries[name] = ModelEntry(
+                name=name,
+                url=entry.url if entry else "",
+                state=ModelState.QUARANTINED,
+                pinned=name in self._pinned,
+                error=exc,
+                retry_at=time.monotonic() + exc.retry_after_s,
+            )
+            raise
         loop = asyncio.get_running_loop()
         entry = ModelEntry(
             name=name,
@@ -252,32 +365,73 @@ class ModelCache:
             loading=loop.create_future(),
         )
         self._entries[name] = entry
+        # The load runs in a task of its own: a client that goes away (cancelling its
+        # request) must not cancel a load others are waiting for, nor leave it half done.
+        task = loop.create_task(self._run_load(entry))
+        self._load_tasks.add(task)
+        task.add_done_callback(self._load_tasks.discard)
+        return await self._await_load(entry)
+
+    async def _await_load(self, entry: ModelEntry) -> WorkerProcess:
+        """Wait for ``entry``'s load; the worker, protected from eviction until returned."""
+        assert entry.loading is not None
+        entry.waiters += 1
+        try:
+            await asyncio.shield(entry.loading)
+            # No await between here and the caller writing its request to the worker.
+            return self._ready_worker(entry.name)
+        finally:
+            entry.waiters -= 1
+            if not entry.waiters:
+                self._wake_room_waiters()
+
+    async def _run_load(self, entry: ModelEntry) -> None:
+        """Load ``entry`` and settle it: ready, failed, or forgotten. Never leaves it loading."""
+        loading = entry.loading
+        assert loading is not None
+        failure: ModelyardError | None = None
         try:
             await self._load_into_worker(entry)
-        except ModelNotFound as exc:
-            # Nothing to remember of a model that does not exist.
-            del self._entries[name]
-            entry.loading.set_exception(exc)  # type: ignore[union-attr]
-            entry.loading.exception()  # type: ignore[union-attr]  # mark retrieved
-            raise
+        except (*_FORGOTTEN, RequestNotStarted) as exc:
+            # Nothing to remember of a model that does not exist or may not be loaded; a
+            # load whose worker stopped under it is simply tried again by the next request.
+            if self._entries.get(entry.name) is entry:
+                del self._entries[entry.name]
+            failure = exc
         except ModelyardError as exc:
-            entry.state = ModelState.FAILED
-            entry.error = exc
-            entry.worker = None
-            entry.retry_at = time.monotonic() + self.limits.failed_retry_s
-            entry.loading.set_exception(exc)  # type: ignore[union-attr]
-            entry.loading.exception()  # type: ignore[union-attr]  # mark retrieved
+            failure = exc
+        except asyncio.CancelledError:
+            failure = ModelLoadFailed(f"model {entry.name!r}: the load was cancelled")
             raise
-        entry.loading.set_result(None)  # type: ignore[union-attr]
-        return self._ready_worker(name)
+        except Exception as exc:  # a bug, or an OS error on the way: fail, never hang
+            logger.exception("loading model %r failed", entry.name)
+            failure = ModelLoadFailed(
+                f"model {entry.name!r}: the load failed: {type(exc).__name__}: {exc}"
+            )
+        finally:
+            if failure is not None:
+                remembered = not isinstance(failure, (*_FORGOTTEN, RequestNotStarted))
+                if entry.state is not ModelState.READY and remembered:
+                    entry.state = ModelState.FAILED
+                    entry.error = failure
+                    entry.worker = None
+                    entry.retry_at = time.monotonic() + self.limits.failed_retry_s
+                if not loading.done():
+                    loading.set_exception(failure)
+                    loading.exception()  # retrieved: waiters get it through _ready_worker
+            elif not loading.done():
+                loading.set_result(None)
 
     def _ready_worker(self, name: str) -> WorkerProcess:
         entry = self._entries.get(name)
         if entry is None or entry.state is not ModelState.READY or entry.worker is None:
             if entry is not None and entry.error is not None:
                 raise entry.error
-            # Evicted by other loads before this waiter resumed: request() loads it again.
-            raise ModelNotResident(f"model {name!r} was evicted right after loading")
+            if entry is None or entry.state is not ModelState.LOADING:
+                # Evicted by other loads before this waiter resumed, or its worker died:
+                # request() loads it again.
+                raise ModelNotResident(f"model {name!r} was evicted right after loading")
+            raise ModelNotResident(f"model {name!r} is loading again")
         entry.last_used = time.monotonic()
         self._lru.move_to_end(name)
         return entry.worker
@@ -285,28 +439,27 @@ class ModelCache:
     async def _load_into_worker(self, entry: ModelEntry) -> None:
         started = time.perf_counter()
         model_dir, entry.url, artifact_bytes = await self._fetch(entry.name)
-        # Make room for the newcomer first by count, and by the artifact size as an estimate.
-        await self._evict_until(
-            max_models=self.limits.max_models - 1,
-            budget_bytes=self.limits.memory_budget_bytes - artifact_bytes,
-        )
-        worker = await self._pool.place()
-        worker.models.add(entry.name)
-        entry.worker = worker
+        estimate = max(artifact_bytes, self._estimates.get(entry.name, 0))
+        await self._reserve(estimate)
         try:
-            info = await worker.request(
-                Kind.LOAD, (entry.name, model_dir), timeout=self.limits.load_timeout_s
-            )
-        except ModelyardError:
-            worker.models.discard(entry.name)
-            raise
+            info = await self._send_load(entry, model_dir)
+        finally:
+            self._release(estimate)
         self.loads += 1
+        imported = info.get("imported")
+        if imported:
+            self._pool.warm(list(imported))
         # A small model's RSS delta is allocator noise (freed pages reused, or a new arena):
         # below RSS_NOISE_BYTES the artifact's size stands for it, and it is a floor above.
         rss_delta = int(info["rss_delta_bytes"])
         entry.memory_bytes = max(rss_delta if rss_delta >= RSS_NOISE_BYTES else 0, artifact_bytes)
         entry.load_seconds = float(info["load_seconds"])
+        if len(self._estimates) >= _MAX_ESTIMATES:
+            self._estimates.clear()
+        self._estimates[entry.name] = entry.memory_bytes
         budget = self.limits.memory_budget_bytes
+        worker = entry.worker
+        assert worker is not None
         if entry.memory_bytes > budget:
             worker.models.discard(entry.name)
             with contextlib.suppress(ModelyardError):
@@ -315,6 +468,10 @@ class ModelCache:
                 f"model {entry.name!r} needs {entry.memory_bytes / 2**20:.1f} MiB, "
                 f"more than the whole memory budget of {budget / 2**20:.1f} MiB"
             )
+        if self._entries.get(entry.name) is not entry or not worker.is_alive:
+            # Its worker died while the answer was on its way: it is not resident.
+            worker.models.discard(entry.name)
+            raise RequestNotStarted(f"model {entry.name!r}: its worker stopped after loading")
         entry.state = ModelState.READY
         entry.error = None
         entry.loaded_at = time.time()
@@ -328,16 +485,84 @@ class ModelCache:
             keep=entry.name,
         )
 
+    async def _send_load(self, entry: ModelEntry, model_dir: str) -> dict[str, Any]:
+        """Load into a worker; a worker that dies before starting the load is replaced."""
+        for _ in range(5):
+            worker = await self._pool.place()
+            worker.models.add(entry.name)
+            entry.worker = worker
+            try:
+                info: dict[str, Any] = await worker.request(
+                    Kind.LOAD, (entry.name, model_dir), timeout=self.limits.load_timeout_s
+                )
+                return info
+            except RequestNotStarted:
+                worker.models.discard(entry.name)
+                continue
+            except ModelyardError:
+                worker.models.discard(entry.name)
+                raise
+        raise WorkerCrashed(f"model {entry.name!r}: its workers kept stopping before it loaded")
+
+    async def _reserve(self, estimate: int) -> None:
+        """Make room for one more model of ``estimate`` bytes, then hold it."""
+        limits = self.limits
+        while True:
+            over_count = len(self._lru) + self._reserved_count + 1 > limits.max_models
+            over_bytes = (
+                self._used_bytes + self._reserved_bytes + estimate > limits.memory_budget_bytes
+            )
+            if not (over_count or over_bytes):
+                break
+            victim = self._victim()
+            if victim is not None:
+                await self._evict(victim)
+                continue
+            if self._reserved_count or any(e.waiters for e in self._lru.values()):
+                await self._wait_for_room()  # loads under way will become evictable
+                continue
+            if over_count:
+                raise ModelTooLarge(
+                    f"no room for another model: all {len(self._lru)} resident models are "
+                    "pinned and the model limit is reached"
+                )
+            break  # the estimate alone is over budget: the measurement after the load decides
+        self._reserved_count += 1
+        self._reserved_bytes += estimate
+
+    def _release(self, estimate: int) -> None:
+        self._reserved_count -= 1
+        self._reserved_bytes -= estimate
+        self._wake_room_waiters()
+
+    async def _wait_for_room(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._room_waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout=self.limits.load_timeout_s)
+        except TimeoutError:
+            raise ModelTooLarge("no room for the model: the loads under way did not end") from None
+
+    def _wake_room_waiters(self) -> None:
+        waiters, self._room_waiters = self._room_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
     async def _evict_until(self, *, max_models: int, budget_bytes: int, keep: str = "") -> None:
         """Evict least recently used models until both limits hold (or nothing is left)."""
         while len(self._lru) > max_models or self.used_bytes > budget_bytes:
-            victim = next(
-                (n for n in self._lru if n != keep and n not in self._pinned),
-                None,
-            )
+            victim = self._victim(keep)
             if victim is None:
                 return
             await self._evict(victim)
+
+    def _victim(self, keep: str = "") -> str | None:
+        """The least recently used model that may be evicted now, if any."""
+        for name, entry in self._lru.items():
+            if name != keep and name not in self._pinned and not entry.waiters:
+                return name
+        return None
 
     def _drop_resident(self, name: str) -> None:
         entry = self._lru.pop(name, None)

@@ -13,10 +13,12 @@ import logging
 from typing import Any
 
 from modelyard.config import ServingSettings
-from modelyard.errors import ModelNotFound, ModelyardError
+from modelyard.errors import ModelAlreadyExists, ModelAlreadyLoaded, ModelNotFound, ModelyardError
+from modelyard.serving.artifacts import check_model_name
 from modelyard.serving.cache import CacheLimits, ModelCache, ModelEntry, ModelState
 from modelyard.serving.ipc import Kind
-from modelyard.serving.pool import WorkerPool
+from modelyard.serving.memory import pss_bytes
+from modelyard.serving.pool import WorkerPool, WorkerProcess
 from modelyard.serving.repository import ModelRepository
 
 __all__ = ["DataPlane"]
@@ -35,7 +37,10 @@ class DataPlane:
         budget = int(settings.memory_budget_mb * _MIB)
         limit_mb = settings.worker_memory_limit_mb or settings.memory_budget_mb + 1024
         self.pool = WorkerPool(
-            settings.worker_count(), int(limit_mb * _MIB), on_worker_exit=self._worker_exited
+            settings.worker_count(),
+            int(limit_mb * _MIB),
+            on_worker_exit=self._worker_exited,
+            preload_modules=settings.worker_preload_modules,
         )
         self.cache = ModelCache(
             self.pool,
@@ -45,10 +50,14 @@ class DataPlane:
                 max_models=settings.max_loaded_models,
                 idle_ttl_s=settings.idle_ttl_s,
                 load_timeout_s=settings.load_timeout_s,
+                crash_window_s=settings.crash_window_s,
+                quarantine_s=settings.quarantine_s,
             ),
         )
         self._timeout = settings.request_timeout_s
         self._sweeper: asyncio.Task[None] | None = None
+        #: Names a POST /models is registering right now (a second one answers 409).
+        self._registering: set[str] = set()
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -69,6 +78,7 @@ class DataPlane:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
+        await self.cache.stop()
         await self.pool.stop()
 
     # -- inference -----------------------------------------------------------------------
@@ -96,23 +106,55 @@ class DataPlane:
 
     # -- model management -----------------------------------------------------------------
 
-    async def load(self, name: str, url: str | None = None, *, pinned: bool = False) -> ModelEntry:
-        """Load a model now; with ``url``, register it under ``name`` first."""
-        if url is not None:
+    async def register(self, name: str, url: str) -> ModelEntry:
+        """SageMaker's LoadModel: register ``name`` at ``url``, then load it.
+
+        A failed registration leaves nothing behind: if the load fails, the name is
+        registered and known to the cache exactly as before. A second request for a
+        name being registered answers ModelAlreadyExists.
+        """
+        check_model_name(name)
+        if name in self._registering:
+            raise ModelAlreadyExists(f"model {name!r} is being loaded by another request")
+        self._registering.add(name)
+        try:
+            added = await asyncio.to_thread(self.repository.register, name, url)
             entry = self.cache.get(name)
-            if entry is not None and entry.state is ModelState.READY:
-                return await self.cache.load(name)  # raises ModelAlreadyLoaded
-            await asyncio.to_thread(self.repository.register, name, url)
-        elif self.repository.url_of(name) is None:
-            raise ModelNotFound(f"model {name!r} was not found in {self.repository.store_url}")
+            if entry is not None and entry.state in (ModelState.READY, ModelState.LOADING):
+                raise ModelAlreadyLoaded(f"model {name!r} is already loaded")
+            try:
+                return await self.cache.load(name)
+            except BaseException:
+                if added:
+                    await asyncio.to_thread(self.repository.deregister, name)
+                    self.cache.forget(name)
+                raise
+        finally:
+            self._registering.discard(name)
+
+    async def load(self, name: str, *, pinned: bool = False) -> ModelEntry:
+        """Load a model of the store or the registrations now."""
+        check_model_name(name)
+        if await asyncio.to_thread(self.repository.url_of, name) is None:
+            raise ModelNotFound(f"model {name!r} was not found")
         return await self.cache.load(name, pinned=pinned)
 
-    async def unload(self, name: str) -> None:
-        """Unload a model from memory (it stays available and reloads on demand)."""
-        await self.cache.unload(name)
+    async def unload(self, name: str, *, deregister: bool = False) -> None:
+        """Unload a model from memory; it reloads on demand unless ``deregister`` drops it.
+
+        With ``deregister`` (SageMaker's UnloadModel), a model registered by URL is
+        forgotten too, so the name may be registered again; store models stay available.
+        """
+        registered = deregister and await asyncio.to_thread(self.repository.is_registered, name)
+        if self.cache.get(name) is not None:
+            await self.cache.unload(name)
+        elif not registered:
+            raise ModelNotFound(f"model {name!r} is not loaded")
+        if registered:
+            await asyncio.to_thread(self.repository.deregister, name)
 
     def describe(self, name: str) -> dict[str, Any]:
-        """State of a model the cache holds (loading, ready or failed)."""
+        """State of a model the cache holds (loading, ready, failed or quarantined)."""
         entry = self.cache.get(name)
         if entry is None:
             raise ModelNotFound(f"model {name!r} is not loaded")
@@ -122,10 +164,14 @@ class DataPlane:
         """Models the cache holds, by name."""
         return self.cache.entries()
 
-    def index(self) -> list[dict[str, Any]]:
+    async def names(self) -> list[str]:
+        """Every model name available: in the store, or registered."""
+        return await asyncio.to_thread(self.repository.names)
+
+    async def index(self) -> list[dict[str, Any]]:
         """Every model in the repository with its state (the V2 repository index)."""
         rows = []
-        for name in self.repository.names():
+        for name in await self.names():
             entry = self.cache.get(name)
             rows.append(
                 {
@@ -136,31 +182,49 @@ class DataPlane:
             )
         return rows
 
+    def is_live(self) -> bool:
+        """Whether a worker is up to serve models."""
+        return any(worker.is_alive for worker in self.pool.workers)
+
     def is_ready(self, name: str) -> bool:
         """Whether ``name`` is loaded and serving."""
         entry = self.cache.get(name)
         return entry is not None and entry.state is ModelState.READY
 
-    def exists(self, name: str) -> bool:
+    def is_known(self, name: str) -> bool:
+        """Whether the cache holds ``name`` in any state."""
+        return self.cache.get(name) is not None
+
+    async def exists(self, name: str) -> bool:
         """Whether a model of that name is known (loaded, in the store or registered)."""
-        return self.cache.get(name) is not None or self.repository.url_of(name) is not None
+        if self.cache.get(name) is not None:
+            return True
+        check_model_name(name)
+        return await asyncio.to_thread(self.repository.url_of, name) is not None
 
     async def stats(self) -> dict[str, Any]:
         """Cache and worker figures, for operators."""
+        workers = await self.pool.stats()
         return {
             "memory_budget_bytes": self.cache.limits.memory_budget_bytes,
             "used_bytes": self.cache.used_bytes,
             "loaded": sum(1 for e in self.cache.entries() if e.state is ModelState.READY),
+            "loading": self.cache.loading,
             "loads": self.cache.loads,
             "evictions": self.cache.evictions,
             "worker_restarts": self.pool.restarts,
-            "workers": await self.pool.stats(),
+            "workers": workers,
+            "quarantined": self.cache.quarantine.describe(),
+            # Every process of the server, shared pages counted once (PSS).
+            "memory_pss_bytes": pss_bytes()
+            + self.pool.template_pss_bytes()
+            + sum(w["pss_bytes"] for w in workers),
         }
 
     # -- internals --------------------------------------------------------------------------
 
-    def _worker_exited(self, worker: Any, reason: str) -> None:
-        self.cache.forget_worker(worker, reason)
+    def _worker_exited(self, worker: WorkerProcess, reason: str, culprits: set[str]) -> None:
+        self.cache.forget_worker(worker, reason, culprits)
 
     async def _preload(self, name: str, *, pinned: bool) -> None:
         try:

@@ -2,9 +2,14 @@
 
 A model in the store is a folder ``<name>/`` or an archive ``<name>.tar.gz`` (SageMaker's
 model.tar.gz convention, the model files at the archive root). ``POST /models`` may also
-register a model by URL (a local path or any fsspec URL). Before a worker loads a model the
-repository makes it a local folder: a local folder is used in place, an archive is unpacked
-once into the cache folder, a remote artifact is downloaded there first.
+register a model by URL (a local path or an fsspec URL) when the artifact policy allows
+it (see :mod:`modelyard.serving.artifacts`). Before a worker loads a model the repository
+makes it a local folder: a local folder is used in place, an archive is unpacked once
+into the cache folder, a remote artifact is downloaded there first; all within the
+artifact limits.
+
+Every method here may touch the disk, the database or a remote store: callers on the
+event loop run them in a thread (``fetch`` does so itself).
 """
 
 from __future__ import annotations
@@ -12,62 +17,76 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from modelyard.errors import ModelNotFound, ModelyardError
+from modelyard.errors import (
+    InvalidModelArtifact,
+    ModelAlreadyExists,
+    ModelNotFound,
+    ModelyardError,
+    RegistrationExists,
+)
+from modelyard.serving.artifacts import (
+    ArtifactLimits,
+    ArtifactPolicy,
+    cache_key,
+    check_model_name,
+    inspect_local,
+    is_local_url,
+    local_path,
+    measure_folder,
+    unpack_archive,
+)
 from modelyard.storage.objectstore import ObjectStore, open_store
+from modelyard.storage.registrations import ModelRegistration
 
 __all__ = [
     "InMemoryRegistrations",
     "ModelRepository",
-    "Registration",
     "Registrations",
     "is_local_url",
 ]
 
 ARCHIVE_SUFFIX = ".tar.gz"
 
-
-@dataclass(frozen=True, kw_only=True)
-class Registration:
-    """A model registered by URL (SageMaker's LoadModel)."""
-
-    #: Name it is served under.
-    name: str
-    #: Where its artifact is: a local path or an fsspec URL.
-    url: str
+#: What the limits are when the caller sets none (tests, tools).
+DEFAULT_LIMITS = ArtifactLimits(max_bytes=4 * 2**30, max_files=10_000, timeout_s=300.0)
 
 
 class Registrations(Protocol):
-    """Storage of registered models: in memory for ``serve``, the database for ``up``."""
+    """Storage of registered models: in memory for ``serve``, the database for ``up``.
+
+    ``add`` raises :class:`~modelyard.errors.RegistrationExists` when the name is taken.
+    """
 
     def add(self, name: str, url: str) -> object: ...
 
-    def get(self, name: str) -> Registration | None: ...
+    def get(self, name: str) -> ModelRegistration | None: ...
 
     def remove(self, name: str) -> bool: ...
 
-    def list(self) -> Iterable[Registration]: ...
+    def list(self) -> Iterable[ModelRegistration]: ...
 
 
 class InMemoryRegistrations:
     """Registrations kept for the life of the process."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, Registration] = {}
+        self._by_name: dict[str, ModelRegistration] = {}
 
-    def add(self, name: str, url: str) -> Registration:
-        """Register (or re-register) ``name`` at ``url``."""
-        registration = Registration(name=name, url=url)
+    def add(self, name: str, url: str) -> ModelRegistration:
+        """Register ``name`` at ``url``; RegistrationExists if the name is taken."""
+        if name in self._by_name:
+            raise RegistrationExists(f"model {name!r} is already registered")
+        registration = ModelRegistration(name=name, url=url, created_at=datetime.now(UTC))
         self._by_name[name] = registration
         return registration
 
-    def get(self, name: str) -> Registration | None:
+    def get(self, name: str) -> ModelRegistration | None:
         """The registration of ``name``, if any."""
         return self._by_name.get(name)
 
@@ -75,46 +94,9 @@ class InMemoryRegistrations:
         """Forget ``name``; whether it was registered."""
         return self._by_name.pop(name, None) is not None
 
-    def list(self) -> list[Registration]:
+    def list(self) -> list[ModelRegistration]:
         """All registrations."""
         return list(self._by_name.values())
-
-
-def is_local_url(url: str) -> bool:
-    """Whether ``url`` names a local path (plain path or ``file://``)."""
-    return "://" not in url or url.startswith("file://")
-
-
-def _local_path(url: str) -> Path:
-    return Path(url.removeprefix("file://"))
-
-
-def _tree_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    total = 0
-    for folder, _, files in os.walk(path):
-        for file in files:
-            try:
-                total += os.stat(os.path.join(folder, file)).st_size
-            except OSError:
-                continue
-    return total
-
-
-def _unpack(archive: Path, target: Path) -> None:
-    """Unpack ``archive`` into ``target`` atomically (a half-unpacked model is never seen)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(dir=target.parent, prefix=".unpack-"))
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(scratch, filter="data")
-        os.replace(scratch, target)
-    except (tarfile.TarError, OSError) as exc:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if target.is_dir():  # another process unpacked it first
-            return
-        raise ModelyardError(f"cannot unpack {archive.name}: {exc}") from exc
 
 
 class ModelRepository:
@@ -126,12 +108,17 @@ class ModelRepository:
         cache_dir: Path,
         registrations: Registrations | None = None,
         store_options: dict[str, object] | None = None,
+        *,
+        allowed_urls: list[str] | None = None,
+        limits: ArtifactLimits = DEFAULT_LIMITS,
     ) -> None:
         self.store_url = store_url.rstrip("/")
         self.cache_dir = cache_dir
         self.registrations: Registrations = registrations or InMemoryRegistrations()
+        self.policy = ArtifactPolicy(allowed_urls, self.store_url)
+        self.limits = limits
         self._store_options = store_options or {}
-        self._local_root = _local_path(self.store_url) if is_local_url(self.store_url) else None
+        self._local_root = local_path(self.store_url) if is_local_url(self.store_url) else None
         self._remote_store: ObjectStore | None = None
 
     def names(self) -> list[str]:
@@ -145,15 +132,94 @@ class ModelRepository:
         registration = self.registrations.get(name)
         if registration is not None:
             return registration.url
+        return self._store_url_of(name)
+
+    def register(self, name: str, url: str) -> bool:
+        """Register ``name`` at ``url``; whether a new registration was made.
+
+        The URL must be allowed (403) and name a model artifact within the limits (404
+        when nothing is there, 400 for anything else). A name already served by another
+        artifact, registered or in the store, is refused (409) whether or not that model
+        is loaded: names are not taken over. Registering a name again at the same
+        artifact changes nothing and returns False.
+        """
+        check_model_name(name)
+        normalised = self.policy.check(name, url)
+        self._inspect(name, normalised)
+        existing = self.registrations.get(name)
+        if existing is not None:
+            if self._same(name, existing.url, normalised):
+                return False
+            raise ModelAlreadyExists(
+                f"model {name!r} is already registered with another artifact; "
+                "delete it before registering it again"
+            )
+        in_store = self._store_url_of(name)
+        if in_store is not None:
+            if self._same(name, in_store, normalised):
+                return False
+            raise ModelAlreadyExists(
+                f"model {name!r} is a model of the store and cannot be registered elsewhere"
+            )
+        self.registrations.add(name, url)
+        return True
+
+    def deregister(self, name: str) -> bool:
+        """Forget a registration; whether there was one."""
+        return self.registrations.remove(name)
+
+    def is_registered(self, name: str) -> bool:
+        """Whether ``name`` was registered by URL (rather than found in the store)."""
+        return self.registrations.get(name) is not None
+
+    async def fetch(self, name: str) -> tuple[str, str, int]:
+        """Make ``name`` a local folder: returns (folder, url, artifact bytes).
+
+        Runs in a thread, within the artifact limits: nothing here blocks the event loop.
+        """
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self.fetch_now, name), self.limits.timeout_s + 5
+            )
+        except TimeoutError:
+            raise InvalidModelArtifact(
+                f"model {name!r}: fetching the artifact took longer than "
+                f"{self.limits.timeout_s:g} s"
+            ) from None
+
+    def fetch_now(self, name: str) -> tuple[str, str, int]:
+        """:meth:`fetch`, blocking the calling thread."""
+        check_model_name(name)
+        registration = self.registrations.get(name)
+        if registration is not None:
+            # Checked again at each load: a path may have become a link elsewhere since.
+            url = registration.url
+            source = self.policy.check(name, url)
+        else:
+            found = self._store_url_of(name)
+            if found is None:
+                raise ModelNotFound(f"model {name!r} was not found in the model store")
+            url = source = found
+        if is_local_url(source):
+            path = local_path(source)
+            is_folder, size = inspect_local(name, path, self.limits)
+            if is_folder:
+                return str(path), url, size
+            return self._unpack_local(name, path, url)
+        return self._download(name, source, url)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _store_url_of(self, name: str) -> str | None:
+        if not _is_store_name(name):
+            return None
         if self._local_root is not None:
             folder = self._local_root / name
-            if _is_model_name(name) and folder.is_dir():
+            if folder.is_dir():
                 return str(folder)
             archive = self._local_root / f"{name}{ARCHIVE_SUFFIX}"
-            if _is_model_name(name) and archive.is_file():
+            if archive.is_file():
                 return str(archive)
-            return None
-        if not _is_model_name(name):
             return None
         store = self._store()
         for key in (name, f"{name}{ARCHIVE_SUFFIX}"):
@@ -161,36 +227,25 @@ class ModelRepository:
                 return store.url_for(key)
         return None
 
-    def register(self, name: str, url: str) -> None:
-        """Register ``name`` at ``url``; ModelNotFound if nothing is there."""
-        if not _is_model_name(name):
-            raise ModelNotFound(f"invalid model name {name!r}")
-        if not self._url_exists(url):
-            raise ModelNotFound(f"no model artifact at {url!r}")
-        existing = self.registrations.get(name)
-        if existing is not None:
-            if existing.url == url:
-                return
-            self.registrations.remove(name)  # re-registered elsewhere: the newest URL wins
-        self.registrations.add(name, url)
+    def _same(self, name: str, url: str, normalised: str) -> bool:
+        try:
+            return self.policy.normalise(name, url) == normalised
+        except ModelyardError:
+            return False
 
-    def deregister(self, name: str) -> bool:
-        """Forget a registration; whether there was one."""
-        return self.registrations.remove(name)
-
-    async def fetch(self, name: str) -> tuple[str, str, int]:
-        """Make ``name`` a local folder: returns (folder, url, artifact bytes)."""
-        url = self.url_of(name)
-        if url is None:
-            raise ModelNotFound(f"model {name!r} was not found in {self.store_url}")
-        if is_local_url(url):
-            path = _local_path(url)
-            if path.is_dir():
-                return str(path), url, _tree_size(path)
-            return await asyncio.to_thread(self._unpack_local, name, path, url)
-        return await asyncio.to_thread(self._download, name, url)
-
-    # -- internals ---------------------------------------------------------------------
+    def _inspect(self, name: str, normalised: str) -> None:
+        if is_local_url(normalised):
+            inspect_local(name, local_path(normalised), self.limits)
+            return
+        parent, key = _split_url(normalised)
+        store = open_store(parent, self._store_options)
+        if not store.exists(key):
+            raise ModelNotFound(f"model {name!r}: no model artifact at the given url")
+        if store.size(key) > self.limits.max_bytes:
+            raise InvalidModelArtifact(
+                f"model {name!r}: the artifact is larger than "
+                f"{self.limits.max_bytes / 2**20:.0f} MiB (MODELYARD_SERVING__MAX_ARTIFACT_BYTES)"
+            )
 
     def _store_names(self) -> list[str]:
         if self._local_root is not None:
@@ -213,32 +268,37 @@ class ModelRepository:
             if not base.startswith(".")
         ]
 
-    def _url_exists(self, url: str) -> bool:
-        if is_local_url(url):
-            return _local_path(url).exists()
-        parent, key = _split_url(url)
-        return open_store(parent, self._store_options).exists(key)
-
     def _store(self) -> ObjectStore:
         if self._remote_store is None:
             self._remote_store = open_store(self.store_url, self._store_options)
         return self._remote_store
 
+    def _local_copy(self, name: str, version: str) -> Path:
+        return self.cache_dir / "models" / cache_key(name) / version
+
     def _unpack_local(self, name: str, archive: Path, url: str) -> tuple[str, str, int]:
         stat = archive.stat()
-        target = self.cache_dir / "models" / name / f"{stat.st_mtime_ns}-{stat.st_size}"
+        target = self._local_copy(name, f"{stat.st_mtime_ns}-{stat.st_size}")
         if not target.is_dir():
-            _unpack(archive, target)
-        return str(target), url, _tree_size(target)
+            unpack_archive(name, archive, target, self.limits)
+        return str(target), url, measure_folder(name, target, self.limits)
 
-    def _download(self, name: str, url: str) -> tuple[str, str, int]:
-        parent, key = _split_url(url)
+    def _download(self, name: str, source: str, url: str) -> tuple[str, str, int]:
+        parent, key = _split_url(source)
         store = open_store(parent, self._store_options)
+        if not store.exists(key):
+            raise ModelNotFound(f"model {name!r}: no model artifact at its url")
+        size = store.size(key)
+        if size > self.limits.max_bytes:
+            raise InvalidModelArtifact(
+                f"model {name!r}: the artifact is larger than "
+                f"{self.limits.max_bytes / 2**20:.0f} MiB (MODELYARD_SERVING__MAX_ARTIFACT_BYTES)"
+            )
         modified = store.modified(key)
-        version = f"{int(modified * 1e6)}-{store.size(key)}" if modified else "latest"
-        target = self.cache_dir / "models" / name / version
+        version = f"{int(modified * 1e6)}-{size}" if modified else "latest"
+        target = self._local_copy(name, version)
         if target.is_dir():
-            return str(target), url, _tree_size(target)
+            return str(target), url, measure_folder(name, target, self.limits)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         download_dir = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=".download-"))
         try:
@@ -248,10 +308,10 @@ class ModelRepository:
                 os.replace(download_dir / "model", target)
             else:
                 store.download(key, download_dir / "model.tar.gz")
-                _unpack(download_dir / "model.tar.gz", target)
+                unpack_archive(name, download_dir / "model.tar.gz", target, self.limits)
         finally:
             shutil.rmtree(download_dir, ignore_errors=True)
-        return str(target), url, _tree_size(target)
+        return str(target), url, measure_folder(name, target, self.limits)
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -260,6 +320,14 @@ def _split_url(url: str) -> tuple[str, str]:
     return parent, key
 
 
-def _is_model_name(name: str) -> bool:
-    # Names become path components: refuse anything that could walk out of the store.
-    return bool(name) and name not in {".", ".."} and "/" not in name and "\\" not in name
+def _is_store_name(name: str) -> bool:
+    # Store names are path components: anything that could walk out of the store, or
+    # that no file system would take, is simply not in the store.
+    return (
+        bool(name)
+        and len(name) <= 255
+        and name not in {".", ".."}
+        and "/" not in name
+        and "\\" not in name
+        and "\x00" not in name
+    )

@@ -10,9 +10,11 @@ import uvicorn
 import uvloop
 from starlette.applications import Starlette
 
-from modelyard.config import Settings
+from modelyard.config import HttpSettings, Settings
 from modelyard.serving.app import create_app
+from modelyard.serving.artifacts import ArtifactLimits
 from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.listener import build_config
 from modelyard.serving.repository import ModelRepository, Registrations
 
 __all__ = ["build_app", "run"]
@@ -24,11 +26,18 @@ def build_app(
     registrations: Registrations | None = None,
 ) -> Starlette:
     """The model server over the models in ``model_store`` (a folder or fsspec URL)."""
+    serving = settings.serving
     repository = ModelRepository(
         str(model_store),
         cache_dir=settings.cache_dir,
         registrations=registrations,
         store_options=settings.store_options,
+        allowed_urls=serving.allowed_model_urls,
+        limits=ArtifactLimits(
+            max_bytes=serving.max_artifact_bytes,
+            max_files=serving.max_artifact_files,
+            timeout_s=serving.artifact_timeout_s,
+        ),
     )
     return create_app(DataPlane(settings.serving, repository))
 
@@ -39,19 +48,13 @@ def run(
     port: int,
     on_started: Callable[[], None] | None = None,
     log_level: str = "warning",
+    http: HttpSettings | None = None,
 ) -> None:
-    """Serve ``app`` until interrupted (uvloop and httptools: the fast paths)."""
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=log_level,
-        timeout_graceful_shutdown=5,
-    )
+    """Serve ``app`` until interrupted, on the shared listener (see ``listener.build_config``).
+
+    ``http`` holds the read timeout, keep-alive and connection cap (default: ``HttpSettings()``).
+    """
+    config = build_config(app, http or HttpSettings(), host=host, port=port, log_level=log_level)
     server = uvicorn.Server(config)
 
     async def serve() -> None:

@@ -1,9 +1,13 @@
 """The model worker process: hosts loaded models and answers frames from the HTTP process.
 
-Started by :class:`modelyard.serving.pool.WorkerProcess` as
-``python -m modelyard.serving.worker FD MEMORY_LIMIT``, where FD is its end of a Unix
-socketpair. Model code only ever runs here, so a model that crashes, hangs or exhausts
-memory takes down this process alone; the HTTP process notices and starts another.
+Forked from the template process (:mod:`modelyard.serving.forkserver`), which calls
+:func:`run` with the worker's end of a Unix socketpair and its *marker*: eight bytes of
+memory shared with the HTTP process, where the worker writes the id of the last request
+it started before starting it. Model code only ever runs here, so a model that crashes,
+hangs or exhausts memory takes down this process alone; the HTTP process notices, reads
+the marker to tell the requests that were running (they failed with the worker) from
+those still queued (they never started, and are sent again elsewhere), and starts
+another worker.
 
 Requests are served one at a time, in arrival order. That order is what makes eviction
 safe: an UNLOAD sent after an INFER for the same model is processed after it.
@@ -11,51 +15,48 @@ safe: an UNLOAD sent after an INFER for the same model is processed after it.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
-import os
+import mmap
 import resource
 import signal
 import socket
+import struct
 import sys
+import sysconfig
 import time
 from pathlib import Path
 from typing import Any
 
 from modelyard.errors import ModelTooLarge, ModelyardError
 from modelyard.serving.ipc import FrameReader, Kind, encode_frame
+from modelyard.serving.memory import RSS_NOISE_BYTES, OwnRss, release_free_memory
 
-__all__ = ["main", "rss_bytes"]
+__all__ = ["MARKER", "library_modules", "run"]
 
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+#: The marker's layout: id of the last request the worker started.
+MARKER = struct.Struct("<Q")
 
-#: RSS grows by pages and allocator arenas: below this, a load's RSS delta is noise (the
-#: same small model measures anywhere from 0 to a few hundred KiB).
-RSS_NOISE_BYTES = 1 << 20
-
-
-def rss_bytes(pid: int | str = "self") -> int:
-    """Resident memory of a process, from /proc."""
-    with open(f"/proc/{pid}/statm", "rb") as statm:
-        return int(statm.read().split()[1]) * _PAGE_SIZE
+#: Where library modules live: a module imported from here may be warmed in the template.
+_LIBRARY_ROOTS = tuple(
+    {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
 
 
-class _OwnRss:
-    """This process's RSS, read through one open file (twice per load: keep it cheap)."""
-
-    def __init__(self) -> None:
-        self._fd = os.open("/proc/self/statm", os.O_RDONLY)
-
-    def __call__(self) -> int:
-        return int(os.pread(self._fd, 128, 0).split()[1]) * _PAGE_SIZE
-
-
-def _release_free_memory() -> None:
-    """Give freed heap pages back to the OS so the next load's RSS delta means something."""
-    gc.collect(0)  # the youngest generation only: a full collection costs milliseconds
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+def library_modules(names: list[str]) -> list[str]:
+    """Those of ``names`` that are library modules (standard library or site-packages)."""
+    found = []
+    for name in names:
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        spec = getattr(module, "__spec__", None)
+        # Only modules importable by their name (some extension modules register aliases).
+        if (
+            isinstance(path, str)
+            and path.startswith(_LIBRARY_ROOTS)
+            and getattr(spec, "name", None) == name
+        ):
+            found.append(name)
+    return found
 
 
 class WorkerState:
@@ -68,7 +69,7 @@ class WorkerState:
         self._load_handler = handlers.load_handler
         self._v2 = v2
         self.models: dict[str, Any] = {}
-        self._rss = _OwnRss()
+        self._rss = OwnRss()
         #: What each model's load added to RSS, to decide whether its unload trims the heap.
         self._rss_deltas: dict[str, int] = {}
         # What is imported now lives as long as the process: keep it out of every
@@ -96,7 +97,7 @@ class WorkerState:
                 # Trimming the heap costs about a millisecond: worth it only when the
                 # model held more than allocator noise (evictions of small models are hot).
                 if self._rss_deltas.pop(payload, 0) >= RSS_NOISE_BYTES:
-                    _release_free_memory()
+                    release_free_memory()
             return self._rss()
         if kind == Kind.METADATA:
             return self._handler(payload).metadata()
@@ -151,10 +152,16 @@ class WorkerState:
         if name in self.models:  # a reload after a failed unload: start clean
             self.models.pop(name).unload()
         modules_before = len(sys.modules)
+        last_module = next(reversed(sys.modules))
         started = time.perf_counter()
         handler, memory = self._load_measured(name, model_dir)
         load_seconds = time.perf_counter() - started
-        if len(sys.modules) > modules_before and handler.pure_load:
+        imported = (
+            library_modules(_imported_since(last_module))
+            if len(sys.modules) > modules_before
+            else []
+        )
+        if imported and handler.pure_load:
             # The load imported libraries (scikit-learn for the first pickle, say): their
             # memory is shared by every later model, not this one's. A handler whose load
             # has no side effects is loaded once more with them in place, so that the
@@ -162,11 +169,11 @@ class WorkerState:
             # for other handlers the first model of a library is charged its import.)
             handler.unload()
             del handler
-            _release_free_memory()
+            release_free_memory()
             handler, memory = self._load_measured(name, model_dir)
         self.models[name] = handler
         self._rss_deltas[name] = memory
-        return {"rss_delta_bytes": memory, "load_seconds": load_seconds}
+        return {"rss_delta_bytes": memory, "load_seconds": load_seconds, "imported": imported}
 
     def _load_measured(self, name: str, model_dir: str) -> tuple[Any, int]:
         """Load a handler; return it with what its load added to this process's RSS."""
@@ -185,6 +192,17 @@ class WorkerState:
                     f"model {name!r} ran out of memory while loading{within}"
                 ) from exc
             raise
+
+
+def _imported_since(last_module: str) -> list[str]:
+    """Modules imported after ``last_module`` (sys.modules keeps insertion order)."""
+    fresh: list[str] = []
+    for name in reversed(sys.modules):
+        if name == last_module:
+            fresh.reverse()  # in import order: dependencies first
+            return fresh
+        fresh.append(name)
+    return []  # the reference point was removed meanwhile: claim nothing
 
 
 def _caused_by_memory_error(exc: BaseException | None) -> bool:
@@ -233,7 +251,7 @@ def _runs(frames: list[tuple[int, int, Any]]) -> list[list[tuple[int, int, Any]]
     return runs
 
 
-def serve(sock: socket.socket) -> None:
+def serve(sock: socket.socket, marker: mmap.mmap | None = None) -> None:
     """Answer frames until the HTTP process closes the socket.
 
     Whatever arrived together is answered together: consecutive V2 requests for the same
@@ -244,11 +262,17 @@ def serve(sock: socket.socket) -> None:
     reader = FrameReader()
     recv = sock.recv
     sendall = sock.sendall
+    mark = MARKER.pack_into if marker is not None else None
+    shared: Any = marker
     while True:
         data = recv(1 << 20)
         if not data:
             return
         for run in _runs(reader.feed(data)):
+            if mark is not None:
+                # Before anything of this run executes: a crash from here on is this
+                # run's, and every later request is known not to have started.
+                mark(shared, 0, max(request_id for request_id, _, _ in run))
             if len(run) > 1:
                 outcomes = state.infer_batch(run[0][2][0], [payload for _, _, payload in run])
                 sendall(
@@ -267,11 +291,8 @@ def serve(sock: socket.socket) -> None:
             sendall(_reply(request_id, outcome))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of a worker process."""
-    args = sys.argv[1:] if argv is None else argv
-    fd = int(args[0])
-    memory_limit = int(args[1]) if len(args) > 1 else 0
+def run(sock: socket.socket, marker_fd: int, memory_limit: int) -> None:
+    """Serve as a worker on ``sock`` until the HTTP process closes it."""
     # The parent decides when we stop (it closes our socket after its graceful shutdown):
     # ^C in a terminal, or a SIGTERM to the whole process group, must not kill workers
     # while they still have requests to answer. If the parent dies, recv sees EOF.
@@ -280,12 +301,8 @@ def main(argv: list[str] | None = None) -> None:
     if memory_limit > 0:
         # Allocations past the limit fail with MemoryError instead of the kernel OOM killer.
         resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
-    sock = socket.socket(fileno=fd)
+    marker = mmap.mmap(marker_fd, MARKER.size)
     try:
-        serve(sock)
+        serve(sock, marker)
     finally:
         sock.close()
-
-
-if __name__ == "__main__":
-    main()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -16,7 +17,10 @@ from starlette.responses import Response
 
 from modelyard import errors
 
-__all__ = ["ERROR_STATUS", "json_response", "render_errors", "status_for"]
+__all__ = ["ERROR_STATUS", "ERROR_TYPE_HEADER", "json_response", "render_errors", "status_for"]
+
+#: Response header naming the domain error's class, whatever the protocol's body shape.
+ERROR_TYPE_HEADER = "x-modelyard-error-type"
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +43,7 @@ ERROR_STATUS: dict[type[errors.ModelyardError], int] = {
     errors.ModelLoadFailed: 500,
     errors.InferenceFailed: 500,
     errors.ModelNotResident: 503,
+    errors.RequestNotStarted: 503,
     errors.WorkerCrashed: 503,
     errors.ModelQuarantined: 503,
     errors.InferenceTimeout: 504,
@@ -86,7 +91,16 @@ def render_errors(renderer: Renderer) -> Callable[[Endpoint], Endpoint]:
                 status = status_for(exc)
                 if status >= 500:
                     logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
-                return renderer(exc, status)
+                response = renderer(exc, status)
+                # The error's class in every protocol (the SageMaker shape also has it in
+                # x-amzn-errortype and its body): what went wrong, for clients and logs.
+                response.headers.setdefault(ERROR_TYPE_HEADER, type(exc).__name__)
+                # Headers every protocol owes its clients for these errors (RFC 9110).
+                if isinstance(exc, errors.ModelQuarantined):
+                    response.headers["retry-after"] = str(max(1, math.ceil(exc.retry_after_s)))
+                elif isinstance(exc, errors.AuthenticationRequired):
+                    response.headers["www-authenticate"] = "Bearer"
+                return response
 
         return wrapped
 

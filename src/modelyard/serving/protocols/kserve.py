@@ -14,6 +14,7 @@ from starlette.routing import Route
 from modelyard import __version__
 from modelyard.errors import ModelNotFound, ModelyardError, PayloadMalformed
 from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.protocols.auth import management_guard
 from modelyard.serving.protocols.body import parse_json_object, read_body
 from modelyard.serving.protocols.errors import json_response, render_errors
 
@@ -34,12 +35,13 @@ def routes(dataplane: DataPlane) -> list[Route]:
     """The V2 routes, bound to ``dataplane``."""
     limit = dataplane.settings.max_payload_bytes
     errors = render_errors(render_error)
+    authorize = management_guard(dataplane.settings.management_token)
 
     async def live(request: Request) -> Response:
         return json_response({"live": True})
 
     async def ready(request: Request) -> Response:
-        return json_response({"ready": dataplane.pool.workers != []})
+        return json_response({"ready": dataplane.is_live()})
 
     async def server_metadata(request: Request) -> Response:
         return json_response(
@@ -67,7 +69,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
     @errors
     async def model_ready(request: Request) -> Response:
         name = request.path_params["name"]
-        if not dataplane.exists(name):
+        if not await dataplane.exists(name):
             raise ModelNotFound(f"model {name!r} was not found")
         is_ready = dataplane.is_ready(name)
         # The spec: 200 means ready, a 4xx status means not ready.
@@ -92,7 +94,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
     async def repository_index(request: Request) -> Response:
         options = parse_json_object(await read_body(request, limit))
         rows = []
-        for row in dataplane.index():
+        for row in await dataplane.index():
             state = _TRITON_STATE.get(row["state"], "UNAVAILABLE")
             if options.get("ready") and state != "READY":
                 continue
@@ -102,6 +104,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
 
     @errors
     async def repository_load(request: Request) -> Response:
+        authorize(request)
         parse_json_object(await read_body(request, limit))
         name = request.path_params["name"]
         if not dataplane.is_ready(name):  # loading a loaded model is a no-op, as in Triton
@@ -110,11 +113,12 @@ def routes(dataplane: DataPlane) -> list[Route]:
 
     @errors
     async def repository_unload(request: Request) -> Response:
+        authorize(request)
         parse_json_object(await read_body(request, limit))
         name = request.path_params["name"]
-        if not dataplane.exists(name):
+        if not await dataplane.exists(name):
             raise ModelNotFound(f"model {name!r} was not found")
-        if dataplane.cache.get(name) is not None:  # unloading an unloaded model: a no-op
+        if dataplane.is_known(name):  # unloading an unloaded model: a no-op
             await dataplane.unload(name)
         return json_response({})
 

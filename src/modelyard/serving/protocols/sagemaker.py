@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from modelyard.errors import InvalidRequest, ModelyardError, PayloadMalformed
 from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.protocols.auth import management_guard
 from modelyard.serving.protocols.body import read_body
 from modelyard.serving.protocols.errors import json_response, render_errors
 
@@ -66,6 +67,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
     """The SageMaker container and MMS routes, bound to ``dataplane``."""
     limit = dataplane.settings.max_payload_bytes
     errors = render_errors(render_error)
+    authorize = management_guard(dataplane.settings.management_token)
 
     async def invoke(request: Request, name: str) -> Response:
         body = await read_body(request, limit)
@@ -76,6 +78,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
 
     @errors
     async def load_model(request: Request) -> Response:
+        authorize(request)
         raw = await read_body(request, limit)
         try:
             spec = LoadModelRequest.model_validate_json(raw)
@@ -84,7 +87,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
                 f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
             )
             raise PayloadMalformed(f"invalid load request: {problems}") from None
-        entry = await dataplane.load(spec.model_name, spec.url)
+        entry = await dataplane.register(spec.model_name, spec.url)
         return json_response(entry.describe())
 
     @errors
@@ -116,8 +119,9 @@ def routes(dataplane: DataPlane) -> list[Route]:
 
     @errors
     async def unload_model(request: Request) -> Response:
+        authorize(request)
         name = request.path_params["name"]
-        await dataplane.unload(name)
+        await dataplane.unload(name, deregister=True)
         return json_response({"status": f"model {name!r} unloaded"})
 
     @errors
@@ -132,7 +136,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
         target = request.headers.get(TARGET_MODEL_HEADER)
         if target:
             return await invoke(request, _model_name_from_target(target))
-        names = dataplane.repository.names()
+        names = await dataplane.names()
         if len(names) == 1:  # single-model container: the one model answers
             return await invoke(request, names[0])
         raise InvalidRequest(
