@@ -194,6 +194,9 @@ def _v2_body(draw: st.DrawFn) -> bytes:
     )
 
 
+#: What an HTTP client will put in a header value (others never leave the client).
+_header_chars = st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f")
+
 _names = st.one_of(
     st.sampled_from(FUZZ_MODELS),
     st.sampled_from(["nope", "a" * 300, "b" * 1100, "..", "%2e%2e", "%00", "x%09y", "ünï"]),
@@ -238,7 +241,9 @@ def requests(draw: st.DrawFn, fuzz_dir: str) -> FuzzRequest:
             method="POST", path=f"/models/{name}/invoke", headers=headers, body=body, model=name
         )
     if route == "invocations":
-        target = draw(st.one_of(st.just(name), st.just(f"{name}.tar.gz"), st.text(max_size=10)))
+        target = draw(
+            st.one_of(st.just(name), st.just(f"{name}.tar.gz"), st.text(_header_chars, max_size=10))
+        )
         headers["x-amzn-sagemaker-target-model"] = target.encode("latin-1", "replace").decode(
             "latin-1"
         )
