@@ -191,8 +191,8 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def rss_tree_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants, MiB."""
+def _tree_kb(pid: int, file: str, field: str) -> int:
+    """Sum of ``field`` (kB) in /proc/<p>/``file`` over ``pid`` and all its descendants."""
     tree = _children()
     total_kb = 0
     todo = [pid]
@@ -200,10 +200,16 @@ def rss_tree_mb(pid: int) -> float:
         current = todo.pop()
         todo.extend(tree.get(current, []))
         with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{current}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{current}/{file}").read_text().splitlines():
+                if line.startswith(field):
                     total_kb += int(line.split()[1])
-    return total_kb / 1024
+                    break
+    return total_kb
+
+
+def rss_tree_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, MiB."""
+    return _tree_kb(pid, "status", "VmRSS:") / 1024
 
 
 def pss_tree_mb(pid: int) -> float:
@@ -212,15 +218,4 @@ def pss_tree_mb(pid: int) -> float:
     Workers forked from a template share its pages: RSS would count them once per
     process, PSS divides each shared page among its sharers, so the sum counts it once.
     """
-    tree = _children()
-    total_kb = 0
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(tree.get(current, []))
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total_kb += int(line.split()[1])
-                    break
-    return total_kb / 1024
+    return _tree_kb(pid, "smaps_rollup", "Pss:") / 1024

@@ -182,3 +182,22 @@ def test_a_local_archive_is_unpacked_once_and_again_when_replaced(tmp_path: Path
         os.replace(archive, store / "model.tar.gz")
         assert client.delete("/models/model").status_code == 200
         assert client.post("/models/model/invoke", json=[1, 2]).json() == [1, 2]
+
+
+def test_a_missing_bucket_is_not_found(s3_server: S3Server, tmp_path: Path) -> None:
+    local_store = tmp_path / "store"
+    local_store.mkdir()
+    with (
+        model_server(
+            local_store,
+            tmp_path / "home",
+            store_options=s3_server.options,
+            allowed_model_urls=["s3://.*"],
+        ) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        body = {"model_name": "gone", "url": "s3://no-such-bucket-here/m.tar.gz"}
+        response = client.post("/models", json=body)
+        assert response.status_code == 404, response.text
+        assert "gone" in response.json()["message"]
+        assert client.get("/models/gone").status_code == 404
