@@ -15,7 +15,8 @@ from typing import Any
 from modelyard.config import ServingSettings
 from modelyard.errors import ModelAlreadyExists, ModelAlreadyLoaded, ModelNotFound, ModelyardError
 from modelyard.serving.artifacts import check_model_name
-from modelyard.serving.cache import CacheLimits, ModelCache, ModelEntry, ModelState
+from modelyard.serving.cache import ModelCache
+from modelyard.serving.entries import CacheLimits, ModelEntry, ModelState
 from modelyard.serving.ipc import Kind
 from modelyard.serving.memory import pss_bytes
 from modelyard.serving.pool import WorkerPool, WorkerProcess
