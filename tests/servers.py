@@ -14,8 +14,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 from modelyard.config import HttpSettings, ServingSettings, Settings
-from modelyard.serving.listener import build_config
-from modelyard.serving.server import build_app
+from modelyard.listener import build_config
+from modelyard.platform import build_model_server
 
 __all__ = ["model_server", "serve_in_thread", "settings_for"]
 
@@ -75,5 +75,5 @@ def model_server(
 ) -> Iterator[str]:
     """The model server over ``store`` (a folder or fsspec URL), running; yields its base URL."""
     settings = settings_for(home, store_options=store_options, **serving)
-    with serve_in_thread(build_app(settings, store), settings.http) as url:
+    with serve_in_thread(build_model_server(settings, store).app, settings.http) as url:
         yield url

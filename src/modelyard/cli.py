@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import secrets
 import sys
@@ -140,7 +141,8 @@ def serve(
     pin: Annotated[list[str] | None, typer.Option(help="Model never evicted (repeatable)")] = None,
 ) -> None:
     """Run the model server alone over a model store (like the SageMaker MME container)."""
-    from modelyard.serving.server import build_app, run
+    from modelyard.listener import run
+    from modelyard.platform import build_model_server
 
     if not model_store.is_dir():
         err_console.print(f"[red]model store {model_store} is not a folder[/]")
@@ -158,7 +160,7 @@ def serve(
     names = sorted(p.name.removesuffix(".tar.gz") for p in model_store.iterdir())
     example = names[0] if names else None
     run(
-        build_app(settings, model_store.resolve()),
+        build_model_server(settings, model_store.resolve()).app,
         settings.host,
         settings.port,
         on_started=lambda: _announce(settings, "model server", example, token),
@@ -178,8 +180,8 @@ def up(
     memory_budget_mb: BudgetOption = None,
 ) -> None:
     """Run the platform on its embedded default: SQLite and a local folder in the home."""
+    from modelyard.listener import run
     from modelyard.platform import build_platform
-    from modelyard.serving.server import run
 
     settings, token = _guarded(
         _settings(
@@ -187,7 +189,7 @@ def up(
         )
     )
     platform = build_platform(settings)
-    example = "iris" if "iris" in platform.model_names() else None
+    example = "iris" if "iris" in asyncio.run(platform.model_names()) else None
     run(
         platform.app,
         settings.host,

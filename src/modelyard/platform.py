@@ -1,52 +1,155 @@
-"""The whole platform on one machine: database, object store and the model server.
+"""The composition root: builds each area, starts and stops them, mounts their routes.
 
-``modelyard up`` builds this. Later areas (endpoints, workflows, gateway) add their
-routes and background runners here, over the same database and store.
+``modelyard up`` runs :func:`build_platform` (database, object store, every area);
+``modelyard serve`` runs :func:`build_model_server` (the model server alone over a
+folder, like SageMaker's multi-model container). Either way the :class:`Platform` owns
+the life cycle: its ASGI application's lifespan starts the areas in order (the serving
+facade first, as everything else calls models through it) and stops them in reverse, so
+no area is started by another area's application.
+
+Areas get what they need by constructor, never by reaching into another area: the
+serving facade is handed to later areas as a ``ModelInvoker``. Each area's routes come
+with that area's own error renderer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 
 from modelyard.config import Settings
-from modelyard.serving.repository import ModelRepository, is_local_url
-from modelyard.serving.server import build_app
+from modelyard.serving import routes as serving_routes
+from modelyard.serving.artifacts import is_local_url
+from modelyard.serving.dataplane import DataPlane, build_dataplane
 from modelyard.storage.database import Database
 from modelyard.storage.registrations import ModelRegistrations
 
-__all__ = ["Platform", "build_platform"]
+__all__ = ["Area", "Platform", "build_model_server", "build_platform"]
+
+logger = logging.getLogger(__name__)
+
+
+class Area(Protocol):
+    """What the platform starts and stops: an area's background work."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass(kw_only=True)
 class Platform:
-    """The assembled platform."""
+    """The assembled platform: its areas, in start order, and the application serving them."""
 
     #: Settings it was built from.
     settings: Settings
-    #: The database, migrated.
-    database: Database
-    #: The ASGI application serving every API.
-    app: Starlette
-    #: Where models are found.
+    #: The serving facade every area calls models through.
+    serving: DataPlane
+    #: Where the model server's own models are (the store's ``models/`` or a folder).
     models_url: str
+    #: The database, migrated (``up`` only).
+    database: Database | None = None
+    #: Areas after serving, started in this order and stopped in reverse.
+    areas: list[Area] = field(default_factory=list)
+    #: Every route, each area's with its own error renderer.
+    routes: list[BaseRoute] = field(default_factory=list)
 
-    def model_names(self) -> list[str]:
-        """Models in the store (for the start-up banner)."""
-        return ModelRepository(self.models_url, self.settings.cache_dir).names()
+    def __post_init__(self) -> None:
+        #: The ASGI application: its lifespan is the platform's life cycle.
+        self.app = Starlette(
+            routes=self.routes,
+            exception_handlers={ClientDisconnect: _client_gone, Exception: _unexpected_error},
+            lifespan=self._lifespan,
+        )
+
+    async def start(self) -> None:
+        """Start serving, then every other area; an area failing stops those started."""
+        started: list[Area] = []
+        try:
+            for area in (self.serving, *self.areas):
+                await area.start()
+                started.append(area)
+        except BaseException:
+            for area in reversed(started):
+                with contextlib.suppress(Exception):
+                    await area.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop every area in reverse order, serving last."""
+        for area in reversed((self.serving, *self.areas)):
+            try:
+                await area.stop()
+            except Exception:  # the others must still stop
+                logger.exception("stopping %s failed", type(area).__name__)
+
+    async def model_names(self) -> list[str]:
+        """The model server's models (for the start-up banner)."""
+        return await self.serving.names()
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
 
 
 def build_platform(settings: Settings) -> Platform:
-    """Create the home folder, migrate the database and build the application."""
+    """``modelyard up``: create the home, migrate the database, build every area."""
     settings.home.mkdir(parents=True, exist_ok=True)
     store_url = settings.resolved_store_url.rstrip("/")
     models_url = f"{store_url}/{settings.models_prefix}"
     if is_local_url(models_url):
-        from pathlib import Path
-
         Path(models_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     database.migrate()
-    app = build_app(settings, models_url, registrations=ModelRegistrations(database))
-    return Platform(settings=settings, database=database, app=app, models_url=models_url)
+    serving = build_dataplane(settings, models_url, ModelRegistrations(database))
+    return Platform(
+        settings=settings,
+        serving=serving,
+        models_url=models_url,
+        database=database,
+        routes=_routes(serving_routes.routes(serving)),
+    )
+
+
+def build_model_server(settings: Settings, model_store: str | Path) -> Platform:
+    """``modelyard serve``: the model server alone over ``model_store`` (no database)."""
+    serving = build_dataplane(settings, str(model_store))
+    return Platform(
+        settings=settings,
+        serving=serving,
+        models_url=str(model_store),
+        routes=_routes(serving_routes.routes(serving)),
+    )
+
+
+def _routes(*groups: Sequence[BaseRoute]) -> list[BaseRoute]:
+    return [route for group in groups for route in group]
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # Outermost net: a bug of ours answers 500 with its class name, and the server lives on.
+    logger.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"code": 500, "type": "InternalServerError", "message": f"{type(exc).__name__}: {exc}"},
+        status_code=500,
+        headers={"x-modelyard-error-type": "InternalServerError"},
+    )
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client closed the connection (or the listener timed its body out): nobody is
+    # left to answer, and it is no error of ours.
+    return Response(status_code=499)

@@ -12,17 +12,17 @@ import contextlib
 import logging
 from typing import Any
 
-from modelyard.config import ServingSettings
+from modelyard.config import ServingSettings, Settings
 from modelyard.errors import ModelAlreadyExists, ModelAlreadyLoaded, ModelNotFound, ModelyardError
-from modelyard.serving.artifacts import check_model_name
+from modelyard.serving.artifacts import ArtifactLimits, check_model_name
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.entries import CacheLimits, ModelEntry, ModelState
 from modelyard.serving.ipc import Kind
 from modelyard.serving.memory import pss_bytes
 from modelyard.serving.pool import WorkerPool, WorkerProcess
-from modelyard.serving.repository import ModelRepository
+from modelyard.serving.repository import ModelRepository, Registrations
 
-__all__ = ["DataPlane"]
+__all__ = ["DataPlane", "build_dataplane"]
 
 logger = logging.getLogger(__name__)
 
@@ -239,3 +239,23 @@ class DataPlane:
             unloaded = await self.cache.unload_idle()
             if unloaded:
                 logger.info("unloaded idle models: %s", ", ".join(unloaded))
+
+
+def build_dataplane(
+    settings: Settings, model_store: str, registrations: Registrations | None = None
+) -> DataPlane:
+    """The model server over ``model_store`` (a folder or fsspec URL), not yet started."""
+    serving = settings.serving
+    repository = ModelRepository(
+        model_store,
+        cache_dir=settings.cache_dir,
+        registrations=registrations,
+        store_options=settings.store_options,
+        allowed_urls=serving.allowed_model_urls,
+        limits=ArtifactLimits(
+            max_bytes=serving.max_artifact_bytes,
+            max_files=serving.max_artifact_files,
+            timeout_s=serving.artifact_timeout_s,
+        ),
+    )
+    return DataPlane(serving, repository)

@@ -1,18 +1,21 @@
-"""The HTTP listener every way of running the server shares: read timeout, connection cap.
+"""The HTTP listener every way of running modelyard shares: read timeout, connection cap.
 
 uvicorn drops idle keep-alive connections but has no deadline for receiving a request, so
 a client that sends half a request line and then nothing holds its connection forever
 (slowloris). ``ListenerProtocol`` adds that deadline and a real connection cap to uvicorn's
-httptools protocol; ``build_config`` is the one ``uvicorn.Config`` the CLI and the tests run.
+httptools protocol; ``build_config`` is the one ``uvicorn.Config`` the CLI and the tests run, and ``run``
+serves an application with it until interrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+import uvloop
 from starlette.types import ASGIApp
 from uvicorn.config import Config
 from uvicorn.protocols.http.flow_control import service_unavailable
@@ -25,7 +28,7 @@ from uvicorn.server import ServerState
 
 from modelyard.config import HttpSettings
 
-__all__ = ["ListenerConfig", "ListenerProtocol", "build_config"]
+__all__ = ["ListenerConfig", "ListenerProtocol", "build_config", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ class ListenerProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
-        # A plain uvicorn Config (``uvicorn --http modelyard.serving.listener:ListenerProtocol``)
+        # A plain uvicorn Config (``uvicorn --http modelyard.listener:ListenerProtocol``)
         # gets the default limits.
         limits = config.limits if isinstance(config, ListenerConfig) else HttpSettings()
         self.read_timeout_s = limits.read_timeout_s
@@ -261,3 +264,30 @@ def build_config(
     )
     config.limits = http
     return config
+
+
+def run(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    on_started: Callable[[], None] | None = None,
+    log_level: str = "warning",
+    http: HttpSettings | None = None,
+) -> None:
+    """Serve ``app`` until interrupted, with ``build_config``'s settings.
+
+    ``http`` holds the read timeout, keep-alive and connection cap (default: ``HttpSettings()``);
+    ``on_started`` runs once the socket listens and the app's start-up is done.
+    """
+    config = build_config(app, http or HttpSettings(), host=host, port=port, log_level=log_level)
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started and on_started is not None:
+            on_started()
+        await task
+
+    uvloop.run(serve())
