@@ -44,7 +44,8 @@ from modelyard.errors import (
 )
 from modelyard.serving.artifacts import check_model_name
 from modelyard.serving.entries import CacheLimits, ModelEntry, ModelState
-from modelyard.serving.ipc import Kind
+from modelyard.serving.facade import ModelRef
+from modelyard.serving.ipc import Frame, Load, Unload
 from modelyard.serving.memory import RSS_NOISE_BYTES
 from modelyard.serving.pool import WorkerPool, WorkerProcess
 from modelyard.serving.quarantine import Quarantine
@@ -61,7 +62,11 @@ _MAX_ESTIMATES = 100_000
 
 
 #: Fetches a model's artifact to a local folder; returns (folder, url, artifact bytes).
-Fetcher = Callable[[str], Awaitable[tuple[str, str, int]]]
+Fetcher = Callable[[ModelRef], Awaitable[tuple[str, str, int]]]
+
+
+def _in_flight(worker: WorkerProcess) -> int:
+    return worker.in_flight
 
 
 def _ignore_outcome(future: asyncio.Future[Any]) -> None:
@@ -89,6 +94,8 @@ class ModelCache:
         self._room_waiters: list[asyncio.Future[None]] = []
         #: Each model's last measured memory, its estimate at the next load.
         self._estimates: dict[str, int] = {}
+        #: Replicas wanted per model (``ensure``), kept for its reloads.
+        self._replicas_wanted: dict[str, int] = {}
         self._load_tasks: set[asyncio.Task[None]] = set()
         #: Loads since start, and evictions: for metrics and tests.
         self.loads = 0
@@ -116,46 +123,72 @@ class ModelCache:
 
     # -- using ---------------------------------------------------------------------
 
-    async def acquire(self, name: str) -> WorkerProcess:
-        """The worker serving ``name``, loading the model first if needed."""
-        entry = self._entries.get(name)
+    async def acquire(self, model: ModelRef) -> WorkerProcess:
+        """A worker serving ``model``, loading the model first if needed.
+
+        With several replicas, the one with the fewest requests in flight.
+        """
+        entry = self._entries.get(model.key)
         if entry is not None and entry.state is ModelState.READY:
             entry.last_used = time.monotonic()
-            self._lru.move_to_end(name)
-            return entry.worker  # type: ignore[return-value]
-        return await self._load(name, explicit=False)
+            self._lru.move_to_end(model.key)
+            workers = entry.workers
+            if len(workers) == 1 and entry.replicas == 1:
+                return workers[0]
+            return self._pick(entry)
+        return await self._load(model, explicit=False)
 
-    async def request(self, name: str, kind: Kind, payload: Any, timeout: float | None) -> Any:
-        """Send a request to the worker hosting ``name``, loading it first if needed.
+    async def request(self, model: ModelRef, frame: Frame, timeout: float | None) -> Any:
+        """Send ``frame`` to a worker hosting ``model``, loading it first if needed.
 
         A request its worker never started (the worker died of another request, or the
         model was evicted meanwhile) is sent again, loading the model anew if need be.
         """
         for _ in range(5):
             try:
-                worker = await self.acquire(name)
-                return await worker.request(kind, payload, timeout)
+                worker = await self.acquire(model)
+                return await worker.request(frame, timeout)
             except (WorkerCrashed, InferenceTimeout) as exc:
-                raise type(exc)(f"model {name!r}: {exc.message}") from exc
+                raise type(exc)(f"model {model.key!r}: {exc.message}") from exc
             except ModelNotResident:
                 continue
         raise ModelNotResident(
-            f"model {name!r} was evicted repeatedly before it could answer: "
+            f"model {model.key!r} was evicted repeatedly before it could answer: "
             "the memory budget is too small for the models in use"
         )
 
-    async def load(self, name: str, *, pinned: bool = False) -> ModelEntry:
-        """Load ``name`` now (explicit load); ModelAlreadyLoaded if it is resident."""
-        entry = self._entries.get(name)
+    async def load(self, model: ModelRef, *, pinned: bool = False) -> ModelEntry:
+        """Load ``model`` now (explicit load); ModelAlreadyLoaded if it is resident."""
+        entry = self._entries.get(model.key)
         if entry is not None and entry.state is ModelState.READY:
-            raise ModelAlreadyLoaded(f"model {name!r} is already loaded")
+            raise ModelAlreadyLoaded(f"model {model.key!r} is already loaded")
         if pinned:
-            self._pinned.add(name)
-        await self._load(name, explicit=True)
-        return self._entries[name]
+            self._pinned.add(model.key)
+        await self._load(model, explicit=True)
+        return self._entries[model.key]
+
+    async def ensure(self, model: ModelRef, *, replicas: int = 1) -> ModelEntry:
+        """Have ``model`` loaded on ``replicas`` workers (at most one per worker).
+
+        The count is remembered for the model's later reloads. A ready model only gains
+        or sheds replicas; the call returns once the first replica serves (the others
+        follow in the background).
+        """
+        replicas = max(1, min(replicas, self._pool.size))
+        self._replicas_wanted[model.key] = replicas
+        entry = self._entries.get(model.key)
+        if entry is not None and entry.state is ModelState.READY:
+            entry.replicas = replicas
+            while len(entry.workers) > replicas:
+                self._drop_replica(entry, entry.workers[-1])
+            if len(entry.workers) < replicas:
+                self._spawn_replicas(entry)
+            return entry
+        await self._load(model, explicit=True)
+        return self._entries[model.key]
 
     async def unload(self, name: str) -> None:
-        """Unload ``name``; ModelNotFound if the cache does not hold it."""
+        """Unload ``name`` (a key) from every worker; ModelNotFound if the cache lacks it."""
         entry = self._entries.get(name)
         if entry is None:
             raise ModelNotFound(f"model {name!r} is not loaded")
@@ -187,9 +220,13 @@ class ModelCache:
         """
         for name in list(worker.models):
             entry = self._entries.get(name)
-            if entry is not None and entry.worker is worker and entry.state is ModelState.READY:
+            if entry is None or entry.state is not ModelState.READY or worker not in entry.workers:
+                continue
+            entry.workers.remove(worker)
+            self._used_bytes -= entry.replica_bytes
+            if not entry.workers:  # its last replica: the model is not resident any more
                 del self._entries[name]
-                self._drop_resident(name)
+                self._lru.pop(name, None)
         for name in culprits:
             length = self.quarantine.record_crash(name)
             if not length:
@@ -235,7 +272,8 @@ class ModelCache:
 
     # -- loading and evicting --------------------------------------------------------
 
-    async def _load(self, name: str, *, explicit: bool) -> WorkerProcess:
+    async def _load(self, model: ModelRef, *, explicit: bool) -> WorkerProcess:
+        name = model.key
         entry = self._entries.get(name)
         if entry is not None:
             if entry.state is ModelState.LOADING and entry.loading is not None:
@@ -262,15 +300,16 @@ class ModelCache:
         loop = asyncio.get_running_loop()
         entry = ModelEntry(
             name=name,
-            url=entry.url if entry else "",
+            url=entry.url if entry else (model.url or ""),
             state=ModelState.LOADING,
             pinned=name in self._pinned,
+            replicas=self._replicas_wanted.get(name, 1),
             loading=loop.create_future(),
         )
         self._entries[name] = entry
         # The load runs in a task of its own: a client that goes away (cancelling its
         # request) must not cancel a load others are waiting for, nor leave it half done.
-        task = loop.create_task(self._run_load(entry))
+        task = loop.create_task(self._run_load(entry, model))
         self._load_tasks.add(task)
         task.add_done_callback(self._load_tasks.discard)
         return await self._await_load(entry)
@@ -288,13 +327,13 @@ class ModelCache:
             if not entry.waiters:
                 self._wake_room_waiters()
 
-    async def _run_load(self, entry: ModelEntry) -> None:
+    async def _run_load(self, entry: ModelEntry, model: ModelRef) -> None:
         """Load ``entry`` and settle it: ready, failed, or forgotten. Never leaves it loading."""
         loading = entry.loading
         assert loading is not None
         failure: ModelyardError | None = None
         try:
-            await self._load_into_worker(entry)
+            await self._load_into_worker(entry, model)
         except (*_FORGOTTEN, RequestNotStarted) as exc:
             # Nothing to remember of a model that does not exist or may not be loaded; a
             # load whose worker stopped under it is simply tried again by the next request.
@@ -317,7 +356,7 @@ class ModelCache:
                 if entry.state is not ModelState.READY and remembered:
                     entry.state = ModelState.FAILED
                     entry.error = failure
-                    entry.worker = None
+                    entry.workers = []
                     entry.retry_at = time.monotonic() + self.limits.failed_retry_s
                 if not loading.done():
                     loading.set_exception(failure)
@@ -337,11 +376,18 @@ class ModelCache:
             raise ModelNotResident(f"model {name!r} is loading again")
         entry.last_used = time.monotonic()
         self._lru.move_to_end(name)
-        return entry.worker
+        return self._pick(entry)
 
-    async def _load_into_worker(self, entry: ModelEntry) -> None:
+    def _pick(self, entry: ModelEntry) -> WorkerProcess:
+        """The replica with the fewest requests in flight; adds missing replicas."""
+        if len(entry.workers) < entry.replicas:
+            self._spawn_replicas(entry)
+        return min(entry.workers, key=_in_flight)
+
+    async def _load_into_worker(self, entry: ModelEntry, model: ModelRef) -> None:
         started = time.perf_counter()
-        model_dir, entry.url, artifact_bytes = await self._fetch(entry.name)
+        model_dir, entry.url, artifact_bytes = await self._fetch(model)
+        entry.model_dir = model_dir
         estimate = max(artifact_bytes, self._estimates.get(entry.name, 0))
         await self._reserve(estimate)
         try:
@@ -355,20 +401,20 @@ class ModelCache:
         # A small model's RSS delta is allocator noise (freed pages reused, or a new arena):
         # below RSS_NOISE_BYTES the artifact's size stands for it, and it is a floor above.
         rss_delta = int(info["rss_delta_bytes"])
-        entry.memory_bytes = max(rss_delta if rss_delta >= RSS_NOISE_BYTES else 0, artifact_bytes)
+        entry.replica_bytes = max(rss_delta if rss_delta >= RSS_NOISE_BYTES else 0, artifact_bytes)
         entry.load_seconds = float(info["load_seconds"])
         if len(self._estimates) >= _MAX_ESTIMATES:
             self._estimates.clear()
-        self._estimates[entry.name] = entry.memory_bytes
+        self._estimates[entry.name] = entry.replica_bytes
         budget = self.limits.memory_budget_bytes
         worker = entry.worker
         assert worker is not None
-        if entry.memory_bytes > budget:
+        if entry.replica_bytes > budget:
             worker.models.discard(entry.name)
             with contextlib.suppress(ModelyardError):
-                await worker.request(Kind.UNLOAD, entry.name, timeout=self.limits.load_timeout_s)
+                await worker.request(Unload(entry.name), timeout=self.limits.load_timeout_s)
             raise ModelTooLarge(
-                f"model {entry.name!r} needs {entry.memory_bytes / 2**20:.1f} MiB, "
+                f"model {entry.name!r} needs {entry.replica_bytes / 2**20:.1f} MiB, "
                 f"more than the whole memory budget of {budget / 2**20:.1f} MiB"
             )
         if self._entries.get(entry.name) is not entry or not worker.is_alive:
@@ -381,22 +427,24 @@ class ModelCache:
         entry.last_used = time.monotonic()
         entry.total_load_seconds = time.perf_counter() - started
         self._lru[entry.name] = entry
-        self._used_bytes += entry.memory_bytes
+        self._used_bytes += entry.replica_bytes
         await self._evict_until(
             max_models=self.limits.max_models,
             budget_bytes=budget,
             keep=entry.name,
         )
+        if entry.replicas > 1:
+            self._spawn_replicas(entry)
 
     async def _send_load(self, entry: ModelEntry, model_dir: str) -> dict[str, Any]:
         """Load into a worker; a worker that dies before starting the load is replaced."""
         for _ in range(5):
             worker = await self._pool.place()
             worker.models.add(entry.name)
-            entry.worker = worker
+            entry.workers = [worker]
             try:
                 info: dict[str, Any] = await worker.request(
-                    Kind.LOAD, (entry.name, model_dir), timeout=self.limits.load_timeout_s
+                    Load(entry.name, model_dir), timeout=self.limits.load_timeout_s
                 )
                 return info
             except RequestNotStarted:
@@ -407,11 +455,13 @@ class ModelCache:
                 raise
         raise WorkerCrashed(f"model {entry.name!r}: its workers kept stopping before it loaded")
 
-    async def _reserve(self, estimate: int) -> None:
-        """Make room for one more model of ``estimate`` bytes, then hold it."""
+    async def _reserve(self, estimate: int, *, slot: bool = True) -> None:
+        """Make room for one more model (or, without ``slot``, replica) of ``estimate``
+        bytes, then hold it until ``_release``."""
         limits = self.limits
+        extra = 1 if slot else 0
         while True:
-            over_count = len(self._lru) + self._reserved_count + 1 > limits.max_models
+            over_count = len(self._lru) + self._reserved_count + extra > limits.max_models
             over_bytes = (
                 self._used_bytes + self._reserved_bytes + estimate > limits.memory_budget_bytes
             )
@@ -430,12 +480,63 @@ class ModelCache:
                     "pinned and the model limit is reached"
                 )
             break  # the estimate alone is over budget: the measurement after the load decides
-        self._reserved_count += 1
+        self._reserved_count += extra
         self._reserved_bytes += estimate
 
-    def _release(self, estimate: int) -> None:
-        self._reserved_count -= 1
+    def _release(self, estimate: int, *, slot: bool = True) -> None:
+        self._reserved_count -= 1 if slot else 0
         self._reserved_bytes -= estimate
+        self._wake_room_waiters()
+
+    # -- replicas --------------------------------------------------------------------
+
+    def _spawn_replicas(self, entry: ModelEntry) -> None:
+        if entry.adding_replicas:
+            return
+        entry.adding_replicas = True
+        task = asyncio.get_running_loop().create_task(self._add_replicas(entry))
+        self._load_tasks.add(task)
+        task.add_done_callback(self._load_tasks.discard)
+
+    async def _add_replicas(self, entry: ModelEntry) -> None:
+        """Load ``entry`` on more workers until it has the replicas it wants, or none is left."""
+        try:
+            while (
+                self._entries.get(entry.name) is entry
+                and entry.state is ModelState.READY
+                and len(entry.workers) < entry.replicas
+            ):
+                free = [w for w in self._pool.workers if w.is_alive and w not in entry.workers]
+                if not free:
+                    return  # more replicas than live workers: the rest wait for a worker
+                worker = min(free, key=lambda w: (len(w.models), w.index))
+                await self._reserve(entry.replica_bytes, slot=False)
+                worker.models.add(entry.name)
+                try:
+                    await worker.request(
+                        Load(entry.name, entry.model_dir), timeout=self.limits.load_timeout_s
+                    )
+                except ModelyardError as exc:
+                    worker.models.discard(entry.name)
+                    logger.warning("model %r: a replica failed to load: %s", entry.name, exc)
+                    return
+                finally:
+                    self._release(entry.replica_bytes, slot=False)
+                if (
+                    self._entries.get(entry.name) is not entry
+                    or entry.state is not ModelState.READY
+                ):
+                    self._unload_from(worker, entry.name)  # evicted meanwhile
+                    return
+                entry.workers.append(worker)
+                self._used_bytes += entry.replica_bytes
+        finally:
+            entry.adding_replicas = False
+
+    def _drop_replica(self, entry: ModelEntry, worker: WorkerProcess) -> None:
+        entry.workers.remove(worker)
+        self._used_bytes -= entry.replica_bytes
+        self._unload_from(worker, entry.name)
         self._wake_room_waiters()
 
     async def _wait_for_room(self) -> None:
@@ -475,12 +576,15 @@ class ModelCache:
     async def _evict(self, name: str) -> None:
         entry = self._entries.pop(name, None)
         self._drop_resident(name)
-        if entry is None or entry.worker is None:
+        if entry is None or not entry.workers:
             return
-        worker = entry.worker
-        worker.models.discard(name)
         self.evictions += 1
+        for worker in entry.workers:
+            self._unload_from(worker, name)
+
+    def _unload_from(self, worker: WorkerProcess, name: str) -> None:
+        worker.models.discard(name)
         # Requests already written to this worker are answered before the unload, and
         # nothing needs to wait for it: frames to one worker are handled in order.
         with contextlib.suppress(ModelyardError):
-            worker.send(Kind.UNLOAD, name).add_done_callback(_ignore_outcome)
+            worker.send(Unload(name)).add_done_callback(_ignore_outcome)

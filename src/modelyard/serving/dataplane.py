@@ -1,8 +1,12 @@
-"""The serving facade every protocol calls: SageMaker, Multi Model Server and KServe V2.
+"""The serving facade: what every protocol of the model server, and every other area, calls.
 
-It knows models by name and nothing of HTTP: it takes raw bodies and returns raw bodies,
-leaving decoding and encoding to the worker that hosts the model (so the HTTP process
-only moves bytes). Errors are :mod:`modelyard.errors` classes, rendered by each protocol.
+``DataPlane`` implements :class:`~modelyard.serving.facade.ModelInvoker` (invoke, infer,
+metadata, load, unload, status, check_url by :class:`ModelRef`), which ``platform.py``
+hands to the other areas, and adds what the container contract needs on top (register
+by URL, list, describe by name). It knows nothing of HTTP: it takes raw bodies and
+returns raw bodies, leaving decoding and encoding to the worker that hosts the model (so
+the HTTP process only moves bytes). Errors are :mod:`modelyard.errors` classes, rendered
+by each protocol.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from modelyard.errors import ModelAlreadyExists, ModelAlreadyLoaded, ModelNotFou
 from modelyard.serving.artifacts import ArtifactLimits, check_model_name
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.entries import CacheLimits, ModelEntry, ModelState
-from modelyard.serving.ipc import Kind
+from modelyard.serving.facade import Invocation, ModelRef, ModelStatus, Residency
+from modelyard.serving.ipc import Infer, Invoke, Metadata
 from modelyard.serving.memory import pss_bytes
 from modelyard.serving.pool import WorkerPool, WorkerProcess
 from modelyard.serving.repository import ModelRepository, Registrations
@@ -82,30 +87,69 @@ class DataPlane:
         await self.cache.stop()
         await self.pool.stop()
 
-    # -- inference -----------------------------------------------------------------------
+    # -- the facade (ModelInvoker) ------------------------------------------------------
 
     async def invoke(
-        self, name: str, body: bytes, content_type: str, accept: str | None
-    ) -> tuple[bytes, str]:
-        """SageMaker-style invocation: raw body in, (raw body, content type) out."""
-        return await self.cache.request(  # type: ignore[no-any-return]
-            name, Kind.INVOKE, (name, body, content_type, accept), self._timeout
+        self,
+        model: ModelRef,
+        body: bytes,
+        content_type: str,
+        accept: str | None,
+        custom_attributes: str | None = None,
+    ) -> Invocation:
+        """SageMaker-style invocation: raw body in, the model's answer out."""
+        frame = Invoke(model.key, body, content_type, accept, custom_attributes)
+        answer, answer_type, attributes, seconds = await self.cache.request(
+            model, frame, self._timeout
         )
+        return Invocation(answer, answer_type, attributes, seconds)
 
     async def infer(
-        self, name: str, body: bytes, header_length: int | None
+        self, model: ModelRef, body: bytes, header_length: int | None
     ) -> tuple[bytes, dict[str, str]]:
         """KServe V2 inference: the request body in, (body, headers) out."""
-        return await self.cache.request(  # type: ignore[no-any-return]
-            name, Kind.INFER, (name, body, header_length), self._timeout
+        answer, headers, _ = await self.cache.request(
+            model, Infer(model.key, body, header_length), self._timeout
         )
+        return answer, headers
 
-    async def metadata(self, name: str) -> dict[str, Any]:
+    async def metadata(self, model: ModelRef) -> dict[str, Any]:
         """V2 model metadata (loads the model if needed)."""
-        found: dict[str, Any] = await self.cache.request(name, Kind.METADATA, name, self._timeout)
+        found: dict[str, Any] = await self.cache.request(model, Metadata(model.key), self._timeout)
         return found
 
-    # -- model management -----------------------------------------------------------------
+    async def load(self, model: ModelRef, *, replicas: int = 1) -> ModelStatus:
+        """Load ``model`` now on ``replicas`` workers; a ready model only changes replicas."""
+        if model.url is None:
+            await self._check_known(model.key)
+        await self.cache.ensure(model, replicas=replicas)
+        return self.status(model)
+
+    async def unload(self, model: ModelRef) -> None:
+        """Unload ``model`` from every worker; it reloads on its next request."""
+        if self.cache.get(model.key) is not None:
+            await self.cache.unload(model.key)
+
+    def status(self, model: ModelRef) -> ModelStatus:
+        """The model's state now (``AVAILABLE`` when nothing of it is held)."""
+        entry = self.cache.get(model.key)
+        if entry is None:
+            return ModelStatus(key=model.key, residency=Residency.AVAILABLE)
+        return ModelStatus(
+            key=model.key,
+            residency=Residency(entry.state.value),
+            replicas=len(entry.workers) if entry.state is ModelState.READY else 0,
+            memory_bytes=entry.memory_bytes,
+            load_seconds=entry.load_seconds,
+            error=entry.error.message if entry.error else None,
+            error_type=type(entry.error).__name__ if entry.error else None,
+        )
+
+    def check_url(self, url: str) -> str:
+        """The normalised ``url`` if models may come from it; ``s3://`` names the store."""
+        return self.repository.check_url(url)
+
+    # -- the container contract -----------------------------------------------------------
 
     async def register(self, name: str, url: str) -> ModelEntry:
         """SageMaker's LoadModel: register ``name`` at ``url``, then load it.
@@ -124,7 +168,7 @@ class DataPlane:
             if entry is not None and entry.state in (ModelState.READY, ModelState.LOADING):
                 raise ModelAlreadyLoaded(f"model {name!r} is already loaded")
             try:
-                return await self.cache.load(name)
+                return await self.cache.load(ModelRef(name))
             except BaseException:
                 if added:
                     await asyncio.to_thread(self.repository.deregister, name)
@@ -133,26 +177,25 @@ class DataPlane:
         finally:
             self._registering.discard(name)
 
-    async def load(self, name: str, *, pinned: bool = False) -> ModelEntry:
-        """Load a model of the store or the registrations now."""
-        check_model_name(name)
-        if await asyncio.to_thread(self.repository.url_of, name) is None:
-            raise ModelNotFound(f"model {name!r} was not found")
-        return await self.cache.load(name, pinned=pinned)
+    async def remove(self, name: str) -> None:
+        """SageMaker's UnloadModel: unload ``name``, and forget it if it was registered.
 
-    async def unload(self, name: str, *, deregister: bool = False) -> None:
-        """Unload a model from memory; it reloads on demand unless ``deregister`` drops it.
-
-        With ``deregister`` (SageMaker's UnloadModel), a model registered by URL is
-        forgotten too, so the name may be registered again; store models stay available.
+        A model registered by URL is forgotten, so the name may be registered again;
+        store models stay available and reload on demand.
         """
-        registered = deregister and await asyncio.to_thread(self.repository.is_registered, name)
+        check_model_name(name)
+        registered = await asyncio.to_thread(self.repository.is_registered, name)
         if self.cache.get(name) is not None:
             await self.cache.unload(name)
         elif not registered:
             raise ModelNotFound(f"model {name!r} is not loaded")
         if registered:
             await asyncio.to_thread(self.repository.deregister, name)
+
+    async def _check_known(self, name: str) -> None:
+        check_model_name(name)
+        if await asyncio.to_thread(self.repository.url_of, name) is None:
+            raise ModelNotFound(f"model {name!r} was not found")
 
     def describe(self, name: str) -> dict[str, Any]:
         """State of a model the cache holds (loading, ready, failed or quarantined)."""
@@ -192,10 +235,6 @@ class DataPlane:
         entry = self.cache.get(name)
         return entry is not None and entry.state is ModelState.READY
 
-    def is_known(self, name: str) -> bool:
-        """Whether the cache holds ``name`` in any state."""
-        return self.cache.get(name) is not None
-
     async def exists(self, name: str) -> bool:
         """Whether a model of that name is known (loaded, in the store or registered)."""
         if self.cache.get(name) is not None:
@@ -229,7 +268,7 @@ class DataPlane:
 
     async def _preload(self, name: str, *, pinned: bool) -> None:
         try:
-            await self.cache.load(name, pinned=pinned)
+            await self.cache.load(ModelRef(name), pinned=pinned)
         except ModelyardError as exc:  # a broken model must not stop the server starting
             logger.error("could not preload model %r: %s", name, exc.message)
 
@@ -242,12 +281,20 @@ class DataPlane:
 
 
 def build_dataplane(
-    settings: Settings, model_store: str, registrations: Registrations | None = None
+    settings: Settings,
+    model_store: str,
+    registrations: Registrations | None = None,
+    store_root: str | None = None,
 ) -> DataPlane:
-    """The model server over ``model_store`` (a folder or fsspec URL), not yet started."""
+    """The model server over ``model_store`` (a folder or fsspec URL), not yet started.
+
+    ``store_root`` is the object store the SageMaker ``s3://`` URLs of other areas name
+    (default: ``model_store`` itself).
+    """
     serving = settings.serving
     repository = ModelRepository(
         model_store,
+        store_root=store_root,
         cache_dir=settings.cache_dir,
         registrations=registrations,
         store_options=settings.store_options,

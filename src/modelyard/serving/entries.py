@@ -31,16 +31,22 @@ class ModelState(StrEnum):
 class ModelEntry:
     """A model the cache knows about, and what it measured."""
 
-    #: Name the model is served under.
+    #: The model's key (its name, for the model server's own models).
     name: str
     #: Where the artifact came from.
     url: str
+    #: The local folder it loads from (for more replicas).
+    model_dir: str = ""
     #: Current state.
     state: ModelState
-    #: Worker hosting the model (when loading or ready).
-    worker: WorkerProcess | None = None
-    #: Memory the model added to its worker, as measured (bytes).
-    memory_bytes: int = 0
+    #: Workers hosting a replica (the first one while loading), in the order they loaded.
+    workers: list[WorkerProcess] = field(default_factory=list)
+    #: Memory one replica added to its worker, as measured (bytes).
+    replica_bytes: int = 0
+    #: Replicas wanted (the cache adds missing ones in the background).
+    replicas: int = 1
+    #: Whether replicas are being added now.
+    adding_replicas: bool = field(default=False, repr=False)
     #: How long the handler's own load took (seconds).
     load_seconds: float = 0.0
     #: How long the whole load took, fetch and IPC included (seconds).
@@ -62,6 +68,16 @@ class ModelEntry:
     #: before anyone is answered).
     waiters: int = field(default=0, repr=False)
 
+    @property
+    def worker(self) -> WorkerProcess | None:
+        """The first worker hosting the model, if any."""
+        return self.workers[0] if self.workers else None
+
+    @property
+    def memory_bytes(self) -> int:
+        """Memory of all its replicas (bytes)."""
+        return self.replica_bytes * len(self.workers) if self.state is ModelState.READY else 0
+
     def describe(self) -> dict[str, Any]:
         """What GET /models/{name} and the CLI show."""
         return {
@@ -69,6 +85,7 @@ class ModelEntry:
             "modelUrl": self.url,
             "state": self.state.value,
             "memoryBytes": self.memory_bytes,
+            "replicas": len(self.workers) if self.state is ModelState.READY else 0,
             "loadSeconds": round(self.load_seconds, 6),
             "totalLoadSeconds": round(self.total_load_seconds, 6),
             "loadedAt": self.loaded_at,
@@ -77,6 +94,7 @@ class ModelEntry:
             ),
             "pinned": self.pinned,
             "worker": self.worker.index if self.worker else None,
+            "workers": [w.index for w in self.workers],
             "error": self.error.message if self.error else None,
             "errorType": type(self.error).__name__ if self.error else None,
             "retryAfterSeconds": (

@@ -77,6 +77,12 @@ class ModelSettings(BaseModel):
     pipeline that imputes) rather than a client mistake (400). Default: what the
     estimator's own scikit-learn tags say."""
 
+    max_batch_size: int | None = Field(default=None, ge=1)
+    """Most requests answered together in one batch (default: all those queued)."""
+
+    max_wait_ms: float = Field(default=0.0, ge=0.0, le=1000.0)
+    """How long the worker may wait for more requests to batch with (default: not at all)."""
+
     inputs: list[TensorSpec] = Field(default_factory=list)
     """Inputs reported by V2 model metadata."""
 

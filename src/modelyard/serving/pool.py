@@ -38,7 +38,17 @@ from modelyard.errors import (
     error_class,
 )
 from modelyard.serving.forkserver import ForkServer
-from modelyard.serving.ipc import FrameReader, Kind, encode_frame
+from modelyard.serving.ipc import (
+    Done,
+    Frame,
+    FrameReader,
+    Infer,
+    Invoke,
+    Load,
+    Metadata,
+    Stats,
+    encode_frame,
+)
 from modelyard.serving.memory import pss_bytes, rss_bytes
 from modelyard.serving.worker import MARKER
 
@@ -46,17 +56,17 @@ __all__ = ["WorkerExit", "WorkerPool", "WorkerProcess"]
 
 logger = logging.getLogger(__name__)
 
-#: Frames that only read a model: safe to send again when they never started.
-_RESENDABLE = frozenset({Kind.INVOKE, Kind.INFER, Kind.METADATA})
+#: Frames safe to send again when they never started: requests, and loads (which the
+#: cache places again).
+_RESENDABLE = (Invoke, Infer, Metadata, Load)
 
 #: Called when a worker is gone: (worker, reason, models whose requests were running).
 WorkerExit = Callable[["WorkerProcess", str, set[str]], None]
 
 
-def _model_of(payload: Any) -> str | None:
-    if isinstance(payload, tuple) and payload and isinstance(payload[0], str):
-        return payload[0]
-    return payload if isinstance(payload, str) else None
+def _model_of(frame: Frame) -> str | None:
+    model = getattr(frame, "model", None)
+    return model if isinstance(model, str) else None
 
 
 class _ReplyProtocol(asyncio.Protocol):
@@ -69,16 +79,15 @@ class _ReplyProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         pending = self._worker._pending
         sent = self._worker._sent
-        for request_id, kind, payload in self._reader.feed(data):
+        for request_id, answer in self._reader.feed(data):
             future = pending.pop(request_id, None)
             sent.pop(request_id, None)
             if future is None or future.done():  # timed out meanwhile
                 continue
-            if kind == Kind.OK:
-                future.set_result(payload)
+            if type(answer) is Done:
+                future.set_result(answer.value)
             else:
-                name, message = payload
-                future.set_exception(error_class(name)(message))
+                future.set_exception(error_class(answer.error_type)(answer.message))  # type: ignore[union-attr]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._worker._on_connection_lost()
@@ -101,8 +110,8 @@ class WorkerProcess:
         self._forkserver = forkserver
         self._on_exit = on_exit
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        #: (kind, model) of each request in flight, to sort them out after a crash.
-        self._sent: dict[int, tuple[int, str | None]] = {}
+        #: Each request in flight, to sort them out after a crash.
+        self._sent: dict[int, Frame] = {}
         self._ids = itertools.count(1)
         self._pid: int | None = None
         self._marker: mmap.mmap | None = None
@@ -115,6 +124,11 @@ class WorkerProcess:
     def pid(self) -> int | None:
         """Process id of the worker, while it runs."""
         return self._pid
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._pending)
 
     @property
     def is_alive(self) -> bool:
@@ -146,21 +160,21 @@ class WorkerProcess:
             raise
         self._transport = transport
         # The first answer means the worker is serving.
-        await self.request(Kind.STATS, None, timeout=60.0)
+        await self.request(Stats(), timeout=60.0)
 
-    async def request(self, kind: Kind, payload: Any, timeout: float | None) -> Any:
+    async def request(self, frame: Frame, timeout: float | None) -> Any:
         """Send one request and wait for its answer; failures raise ModelyardError."""
-        future = self.send(kind, payload)
+        future = self.send(frame)
         if timeout is None:
             return await future
         loop = asyncio.get_running_loop()
-        timer = loop.call_later(timeout, self._on_timeout, future, payload, timeout)
+        timer = loop.call_later(timeout, self._on_timeout, future, frame, timeout)
         try:
             return await future
         finally:
             timer.cancel()
 
-    def send(self, kind: Kind, payload: Any) -> asyncio.Future[Any]:
+    def send(self, frame: Frame) -> asyncio.Future[Any]:
         """Write one request now; the future resolves with its answer.
 
         The frame is written before this returns, so requests sent one after another reach
@@ -171,8 +185,8 @@ class WorkerProcess:
         request_id = next(self._ids)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        self._sent[request_id] = (kind, _model_of(payload))
-        self._transport.write(encode_frame(request_id, kind, payload))  # type: ignore[union-attr]
+        self._sent[request_id] = frame
+        self._transport.write(encode_frame(request_id, frame))  # type: ignore[union-attr]
         return future
 
     def rss_bytes(self) -> int:
@@ -226,10 +240,10 @@ class WorkerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signum)
 
-    def _on_timeout(self, future: asyncio.Future[Any], payload: Any, timeout: float) -> None:
+    def _on_timeout(self, future: asyncio.Future[Any], frame: Frame, timeout: float) -> None:
         if future.done():
             return
-        model = _model_of(payload)
+        model = _model_of(frame)
         future.set_exception(
             InferenceTimeout(f"model {model!r} did not answer within {timeout:g} s")
         )
@@ -258,15 +272,15 @@ class WorkerProcess:
         # Runs are answered whole before the next starts, and a run holds one model's
         # requests (or one frame): what is still pending was either in the run that was
         # executing (the marker names its last request, hence its model) or never started.
-        culprit = sent[started][1] if started in sent else None
+        culprit = _model_of(sent[started]) if started in sent else None
         culprits = {culprit} if culprit is not None else set()
         for request_id, future in pending.items():
             if future.done():
                 continue
-            kind, model = sent.get(request_id, (Kind.STATS, None))
-            if culprit is not None and request_id <= started and model == culprit:
+            frame = sent.get(request_id, Stats())
+            if culprit is not None and request_id <= started and _model_of(frame) == culprit:
                 future.set_exception(WorkerCrashed(reason))
-            elif kind in _RESENDABLE or kind == Kind.LOAD:
+            elif isinstance(frame, _RESENDABLE):
                 future.set_exception(
                     RequestNotStarted(f"worker {self.index} stopped before the request started")
                 )

@@ -41,6 +41,7 @@ from modelyard.serving.artifacts import (
     measure_folder,
     unpack_archive,
 )
+from modelyard.serving.facade import ModelRef
 from modelyard.storage.objectstore import ObjectStore, open_store
 from modelyard.storage.registrations import ModelRegistration
 
@@ -111,11 +112,15 @@ class ModelRepository:
         *,
         allowed_urls: list[str] | None = None,
         limits: ArtifactLimits = DEFAULT_LIMITS,
+        store_root: str | None = None,
     ) -> None:
         self.store_url = store_url.rstrip("/")
+        #: The object store's root, where ``s3://BUCKET/KEY`` URLs point (the models'
+        #: folder when there is no store, as for ``serve``).
+        self.store_root = (store_root or store_url).rstrip("/")
         self.cache_dir = cache_dir
         self.registrations: Registrations = registrations or InMemoryRegistrations()
-        self.policy = ArtifactPolicy(allowed_urls, self.store_url)
+        self.policy = ArtifactPolicy(allowed_urls, self.store_root)
         self.limits = limits
         self._store_options = store_options or {}
         self._local_root = local_path(self.store_url) if is_local_url(self.store_url) else None
@@ -172,24 +177,38 @@ class ModelRepository:
         """Whether ``name`` was registered by URL (rather than found in the store)."""
         return self.registrations.get(name) is not None
 
-    async def fetch(self, name: str) -> tuple[str, str, int]:
-        """Make ``name`` a local folder: returns (folder, url, artifact bytes).
+    def check_url(self, url: str) -> str:
+        """A SageMaker-style artifact URL, normalised, if models may come from it.
+
+        ``s3://BUCKET/KEY`` is the object store's key ``BUCKET/KEY`` (the store stands in
+        for S3); other URLs and paths are taken as they are. The allowed-URL rule applies.
+        """
+        if url.startswith("s3://"):
+            url = f"{self.store_root}/{url.removeprefix('s3://').lstrip('/')}"
+        return self.policy.check("(artifact)", url)
+
+    async def fetch(self, model: ModelRef) -> tuple[str, str, int]:
+        """Make ``model`` a local folder: returns (folder, url, artifact bytes).
 
         Runs in a thread, within the artifact limits: nothing here blocks the event loop.
         """
         try:
             return await asyncio.wait_for(
-                asyncio.to_thread(self.fetch_now, name), self.limits.timeout_s + 5
+                asyncio.to_thread(self.fetch_now, model), self.limits.timeout_s + 5
             )
         except TimeoutError:
             raise InvalidModelArtifact(
-                f"model {name!r}: fetching the artifact took longer than "
+                f"model {model.key!r}: fetching the artifact took longer than "
                 f"{self.limits.timeout_s:g} s"
             ) from None
 
-    def fetch_now(self, name: str) -> tuple[str, str, int]:
+    def fetch_now(self, model: ModelRef) -> tuple[str, str, int]:
         """:meth:`fetch`, blocking the calling thread."""
+        name = model.key
         check_model_name(name)
+        if model.url is not None:
+            # An area's model: the URL is the area's, checked again at each load.
+            return self._fetch_from(name, model.url, self.policy.check(name, model.url))
         registration = self.registrations.get(name)
         if registration is not None:
             # Checked again at each load: a path may have become a link elsewhere since.
@@ -200,6 +219,9 @@ class ModelRepository:
             if found is None:
                 raise ModelNotFound(f"model {name!r} was not found in the model store")
             url = source = found
+        return self._fetch_from(name, url, source)
+
+    def _fetch_from(self, name: str, url: str, source: str) -> tuple[str, str, int]:
         if is_local_url(source):
             path = local_path(source)
             is_folder, size = inspect_local(name, path, self.limits)

@@ -9,8 +9,10 @@ the marker to tell the requests that were running (they failed with the worker) 
 those still queued (they never started, and are sent again elsewhere), and starts
 another worker.
 
-Requests are served one at a time, in arrival order. That order is what makes eviction
-safe: an UNLOAD sent after an INFER for the same model is processed after it.
+Frames are served one run at a time, in arrival order (see ``batching``): that order is
+what makes eviction safe, as an ``Unload`` sent after a request for the same model is
+processed after it. Each answer to a request carries the seconds its run took in the
+model's code and codecs (SageMaker's ModelLatency).
 """
 
 from __future__ import annotations
@@ -27,8 +29,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modelyard.errors import ModelTooLarge, ModelyardError
-from modelyard.serving.ipc import FrameReader, Kind, encode_frame
+from modelyard.errors import ModelNotResident, ModelTooLarge, ModelyardError
+from modelyard.serving.batching import Run, gather, runs
+from modelyard.serving.ipc import (
+    Done,
+    Failed,
+    Frame,
+    FrameReader,
+    Infer,
+    Invoke,
+    Load,
+    Metadata,
+    Stats,
+    Unload,
+    encode_frame,
+)
 from modelyard.serving.memory import RSS_NOISE_BYTES, OwnRss, release_free_memory
 
 __all__ = ["MARKER", "library_modules", "run"]
@@ -76,76 +91,101 @@ class WorkerState:
         # future collection, so collections after unloads only walk model objects.
         gc.freeze()
 
-    def dispatch(self, kind: int, payload: Any) -> Any:
-        """Answer one frame; raises a ModelyardError to report a failure."""
-        if kind == Kind.INFER:
-            name, body, header_length = payload
-            handler = self._handler(name)
-            request = self._v2.decode_request(body, header_length)
-            response = handler.infer(request)
-            return self._v2.encode_response(response, request)
-        if kind == Kind.INVOKE:
-            name, body, content_type, accept = payload
-            return self._handler(name).invoke(body, content_type, accept)
-        if kind == Kind.LOAD:
-            return self._load(*payload)
-        if kind == Kind.UNLOAD:
-            handler = self.models.pop(payload, None)
+    def answer(self, run: Run) -> list[Any]:
+        """Answer a run (see ``batching``): one outcome, a value or an exception, per frame."""
+        frame = run[0][1]
+        if type(frame) is Invoke:
+            return self._invoke([f for _, f in run])  # type: ignore[misc]
+        if type(frame) is Infer:
+            return self._infer([f for _, f in run])  # type: ignore[misc]
+        try:
+            return [self._dispatch(frame)]
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # report every failure; the process itself lives on
+            return [exc]
+
+    def batch_limits(self, model: str) -> tuple[int | None, float]:
+        """``max_batch_size`` and ``max_wait_ms`` of a loaded model (defaults otherwise)."""
+        handler = self.models.get(model)
+        if handler is None:
+            return None, 0.0
+        settings = handler.settings
+        return settings.max_batch_size, settings.max_wait_ms or 0.0
+
+    def _dispatch(self, frame: Frame) -> Any:
+        if type(frame) is Load:
+            return self._load(frame.model, frame.model_dir)
+        if type(frame) is Unload:
+            handler = self.models.pop(frame.model, None)
             if handler is not None:
                 handler.unload()
                 del handler
                 # Trimming the heap costs about a millisecond: worth it only when the
                 # model held more than allocator noise (evictions of small models are hot).
-                if self._rss_deltas.pop(payload, 0) >= RSS_NOISE_BYTES:
+                if self._rss_deltas.pop(frame.model, 0) >= RSS_NOISE_BYTES:
                     release_free_memory()
             return self._rss()
-        if kind == Kind.METADATA:
-            return self._handler(payload).metadata()
-        if kind == Kind.STATS:
+        if type(frame) is Metadata:
+            return self._handler(frame.model).metadata()
+        if type(frame) is Stats:
             return {"rss_bytes": self._rss(), "models": sorted(self.models)}
-        raise ModelyardError(f"unknown frame kind {kind}")
+        raise ModelyardError(f"unexpected frame {type(frame).__name__}")
 
-    def infer_batch(self, name: str, payloads: list[Any]) -> list[Any]:
-        """Answer several V2 requests for one model; each outcome is a reply or an error."""
-        outcomes: list[Any] = [None] * len(payloads)
+    def _invoke(self, requests: list[Invoke]) -> list[Any]:
+        """Answers ``(body, content_type, custom_attributes, seconds)`` or errors."""
+        try:
+            handler = self._handler(requests[0].model)
+        except ModelyardError as exc:
+            return [exc] * len(requests)
+        started = time.perf_counter()
+        try:
+            replies = handler.invoke_batch(requests)
+        except Exception as exc:  # a handler's bug: every request of the run fails with it
+            return [exc] * len(requests)
+        seconds = time.perf_counter() - started
+        return [
+            reply if isinstance(reply, BaseException) else (*reply, seconds) for reply in replies
+        ]
+
+    def _infer(self, frames: list[Infer]) -> list[Any]:
+        """Answers ``(body, headers, seconds)`` or errors."""
+        outcomes: list[Any] = [None] * len(frames)
+        try:
+            handler = self._handler(frames[0].model)
+        except ModelyardError as exc:
+            return [exc] * len(frames)
+        started = time.perf_counter()
         requests = []
         positions = []
-        try:
-            handler = self._handler(name)
-        except ModelyardError as exc:
-            return [exc] * len(payloads)
-        for position, (_, body, header_length) in enumerate(payloads):
+        for position, frame in enumerate(frames):
             try:
-                requests.append(self._v2.decode_request(body, header_length))
+                requests.append(self._v2.decode_request(frame.body, frame.header_length))
                 positions.append(position)
             except Exception as exc:
                 outcomes[position] = exc
-        batch = getattr(handler, "infer_batch", None)
-        if batch is not None and len(requests) > 1:
-            answers = batch(requests)
-        else:
-            answers = []
-            for request in requests:
-                try:
-                    answers.append(handler.infer(request))
-                except Exception as exc:
-                    answers.append(exc)
+        try:
+            answers = handler.infer_batch(requests) if requests else []
+        except Exception as exc:
+            answers = [exc] * len(requests)
+        encoded = []
         for position, request, answer in zip(positions, requests, answers, strict=True):
             if isinstance(answer, BaseException):
                 outcomes[position] = answer
                 continue
             try:
-                outcomes[position] = self._v2.encode_response(answer, request)
+                encoded.append((position, self._v2.encode_response(answer, request)))
             except Exception as exc:
                 outcomes[position] = exc
+        seconds = time.perf_counter() - started
+        for position, (body, headers) in encoded:
+            outcomes[position] = (body, headers, seconds)
         return outcomes
 
     def _handler(self, name: str) -> Any:
         try:
             return self.models[name]
         except KeyError:
-            from modelyard.errors import ModelNotResident
-
             raise ModelNotResident(f"model {name!r} is not loaded in this worker") from None
 
     def _load(self, name: str, model_dir: str) -> dict[str, Any]:
@@ -223,72 +263,37 @@ def _error_payload(exc: BaseException) -> tuple[str, str]:
 
 def _reply(request_id: int, outcome: Any) -> bytes:
     if isinstance(outcome, BaseException):
-        return encode_frame(request_id, Kind.ERROR, _error_payload(outcome))
-    return encode_frame(request_id, Kind.OK, outcome)
-
-
-def _runs(frames: list[tuple[int, int, Any]]) -> list[list[tuple[int, int, Any]]]:
-    """Group frames into batches: V2 requests for one model together, anything else alone.
-
-    Only V2 requests are regrouped, and never across another kind of frame: a LOAD or
-    UNLOAD stays a barrier, so every request is still answered by the model state it was
-    sent against. Independent V2 requests may be answered in a different order; replies
-    carry their request's id.
-    """
-    runs: list[list[tuple[int, int, Any]]] = []
-    by_model: dict[str, list[tuple[int, int, Any]]] = {}
-    for frame in frames:
-        _, kind, payload = frame
-        if kind == Kind.INFER:
-            group = by_model.get(payload[0])
-            if group is None:
-                group = by_model[payload[0]] = []
-                runs.append(group)
-            group.append(frame)
-        else:
-            by_model = {}  # a barrier: later requests start new groups
-            runs.append([frame])
-    return runs
+        return encode_frame(request_id, Failed(*_error_payload(outcome)))
+    return encode_frame(request_id, Done(outcome))
 
 
 def serve(sock: socket.socket, marker: mmap.mmap | None = None) -> None:
-    """Answer frames until the HTTP process closes the socket.
-
-    Whatever arrived together is answered together: consecutive V2 requests for the same
-    model go to the handler as one batch (adaptive batching: the deeper the queue, the
-    bigger the batch, with no added wait when the queue is short).
-    """
+    """Answer frames until the HTTP process closes the socket."""
     state = WorkerState()
     reader = FrameReader()
     recv = sock.recv
     sendall = sock.sendall
+    limits = state.batch_limits
     mark = MARKER.pack_into if marker is not None else None
     shared: Any = marker
-    while True:
+    open_ = True
+    while open_:
         data = recv(1 << 20)
         if not data:
             return
-        for run in _runs(reader.feed(data)):
+        frames = reader.feed(data)
+        open_ = gather(sock, reader, frames, limits)
+        for run in runs(frames, limits):
             if mark is not None:
                 # Before anything of this run executes: a crash from here on is this
                 # run's, and every later request is known not to have started.
-                mark(shared, 0, max(request_id for request_id, _, _ in run))
-            if len(run) > 1:
-                outcomes = state.infer_batch(run[0][2][0], [payload for _, _, payload in run])
-                sendall(
-                    b"".join(
-                        _reply(rid, out) for (rid, _, _), out in zip(run, outcomes, strict=True)
-                    )
+                mark(shared, 0, max(request_id for request_id, _ in run))
+            outcomes = state.answer(run)
+            sendall(
+                b"".join(
+                    _reply(rid, outcome) for (rid, _), outcome in zip(run, outcomes, strict=True)
                 )
-                continue
-            request_id, kind, payload = run[0]
-            try:
-                outcome = state.dispatch(kind, payload)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:  # report every failure; the process itself lives on
-                outcome = exc
-            sendall(_reply(request_id, outcome))
+            )
 
 
 def run(sock: socket.socket, marker_fd: int, memory_limit: int) -> None:

@@ -19,6 +19,7 @@ from modelyard.errors import (
     UnsupportedContentType,
 )
 from modelyard.serving.handlers import load_handler
+from modelyard.serving.ipc import Invoke
 from modelyard.serving.types import InferenceRequest, RequestedOutput, Tensor
 from tests.fixtures.models import mms_class_model, mms_model
 
@@ -178,7 +179,11 @@ def test_batch_goes_through_one_handle_call(tmp_path: Path) -> None:
     )
     handler = load_handler("batch", folder)
     results = handler.invoke_batch(
-        [(b"a", "text/plain", None), (b"bad", "text/plain", None), (b"c", "text/plain", None)]
+        [
+            Invoke("m", b"a", "text/plain", None),
+            Invoke("m", b"bad", "text/plain", None),
+            Invoke("m", b"c", "text/plain", None),
+        ]
     )
     first, second, third = results
     assert isinstance(first, tuple) and isinstance(third, tuple)
@@ -273,7 +278,9 @@ def test_handle_raising_is_an_inference_failure(tmp_path: Path) -> None:
         handler.invoke(b"x", "text/plain", None)
     assert str(caught.value) == "model 'boom': handle: KeyError: 'missing feature'"
     assert isinstance(caught.value.__cause__, KeyError)
-    results = handler.invoke_batch([(b"1", "text/plain", None), (b"2", "text/plain", None)])
+    results = handler.invoke_batch(
+        [Invoke("m", b"1", "text/plain", None), Invoke("m", b"2", "text/plain", None)]
+    )
     assert [type(r) for r in results] == [InferenceFailed, InferenceFailed]
 
 
@@ -354,3 +361,25 @@ def test_two_models_with_the_same_handler_file_stay_apart(tmp_path: Path) -> Non
     handler_a, handler_b = load_handler("a", a), load_handler("b", b)
     assert handler_a.invoke(b"", "text/plain", None)[0] == b"A"
     assert handler_b.invoke(b"", "text/plain", None)[0] == b"B"
+
+
+def test_custom_attributes_reach_the_handler_and_come_back(tmp_path: Path) -> None:
+    folder = write_handler(
+        tmp_path / "attrs",
+        """
+        def handle(data, context):
+            if data is None:
+                return None
+            answers = []
+            for idx, _ in enumerate(data):
+                given = context.get_request_header(idx, "X-Amzn-SageMaker-Custom-Attributes")
+                context.set_response_header(
+                    idx, "X-Amzn-SageMaker-Custom-Attributes", f"seen={given}"
+                )
+                answers.append("ok")
+            return answers
+        """,
+    )
+    handler = load_handler("attrs", folder)
+    [reply] = handler.invoke_batch([Invoke("m", b"x", "text/plain", None, "trace=1")])
+    assert reply == (b"ok", "text/plain", "seen=trace=1")

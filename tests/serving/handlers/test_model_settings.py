@@ -44,11 +44,11 @@ def test_unknown_key_is_rejected_with_the_known_ones(tmp_path: Path) -> None:
     (folder / "model-settings.json").write_text(json.dumps({"methods": "predict"}))
     with pytest.raises(ModelLoadFailed) as caught:
         load_handler("sum", folder)
+    known = ", ".join(sorted(ModelSettings.model_fields))
     assert str(caught.value) == (
-        "model 'sum': model-settings.json: unknown key 'methods' (known keys: allow_nan, "
-        "entrypoint, "
-        "handler, inputs, method, outputs, parameters)"
+        f"model 'sum': model-settings.json: unknown key 'methods' (known keys: {known})"
     )
+    assert "method," in known  # the key meant is among those listed
 
 
 def test_unknown_key_inside_a_tensor_is_rejected(tmp_path: Path) -> None:

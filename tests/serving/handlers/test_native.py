@@ -19,6 +19,7 @@ from modelyard.errors import (
     PayloadMalformed,
 )
 from modelyard.serving.handlers import load_handler
+from modelyard.serving.ipc import Invoke
 from modelyard.serving.types import InferenceRequest, RequestedOutput, Tensor
 from tests.fixtures.models import load_error_model, predict_error_model, sum_model
 
@@ -188,9 +189,9 @@ def test_invoke_batch_uses_predict_batch_once(tmp_path: Path) -> None:
     handler = load_handler("batched", folder)
     results = handler.invoke_batch(
         [
-            (b"1", "application/json", None),
-            (b"not json", "application/json", None),
-            (b"3", "application/json", "application/json"),
+            Invoke("m", b"1", "application/json", None),
+            Invoke("m", b"not json", "application/json", None),
+            Invoke("m", b"3", "application/json", "application/json"),
         ]
     )
     assert isinstance(results[1], PayloadMalformed)
@@ -203,7 +204,7 @@ def test_invoke_batch_uses_predict_batch_once(tmp_path: Path) -> None:
 def test_invoke_batch_failure_reaches_every_item(tmp_path: Path) -> None:
     handler = load_handler("predict_error", predict_error_model(tmp_path))
     results = handler.invoke_batch(
-        [(b"1", "application/json", None), (b"2", "application/json", None)]
+        [Invoke("m", b"1", "application/json", None), Invoke("m", b"2", "application/json", None)]
     )
     assert len(results) == 2
     for result in results:

@@ -1,9 +1,11 @@
 """The handler contract: a model loaded in a worker process, answering predictions.
 
 A ``Handler`` is built by ``load_handler`` inside the worker process that hosts the
-model; the worker calls ``invoke`` for ``/invocations``-style requests (raw bytes in,
-raw bytes out), ``infer`` for Open Inference Protocol (KServe V2) requests, ``metadata``
-for V2 model metadata, and ``unload`` before dropping it.
+model. The worker calls ``invoke_batch`` for ``/invocations``-style requests (raw bytes
+in, raw bytes out; one request or all those queued together for the model), its
+single-request form ``invoke``, ``infer_batch``/``infer`` for Open Inference Protocol
+(KServe V2) requests, ``metadata`` for V2 model metadata, and ``unload`` before
+dropping it. Everything runs in the worker process, one call at a time.
 
 Errors, and whose fault they are. ``ModelLoadFailed``: the handler cannot load. While
 answering, the rule is where the error was raised:
@@ -26,8 +28,9 @@ an ``InvalidRequest`` subclass; anything else they raise is ``InferenceFailed``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import orjson
 
@@ -35,7 +38,6 @@ from modelyard.errors import (
     InferenceFailed,
     InvalidRequest,
     ModelLoadFailed,
-    ModelyardError,
 )
 from modelyard.serving.codecs import decode
 from modelyard.serving.handlers.tensors import answer_tensor, tensor_to_jsonable
@@ -45,6 +47,8 @@ from modelyard.serving.types import InferenceRequest, InferenceResponse
 __all__ = [
     "Answer",
     "Handler",
+    "InvokeRequest",
+    "Reply",
     "first_concrete_type",
     "infer_through_invoke",
     "inference_failed",
@@ -54,6 +58,28 @@ __all__ = [
 
 #: What ``invoke`` returns: the response body and its content type.
 Answer = tuple[bytes, str]
+
+#: What ``invoke_batch`` answers a request with: body, content type, and the
+#: ``X-Amzn-SageMaker-Custom-Attributes`` the model set on its answer (None: none).
+Reply = tuple[bytes, str, str | None]
+
+
+class InvokeRequest(Protocol):
+    """One ``/invocations``-style request, as ``invoke_batch`` receives it."""
+
+    @property
+    def body(self) -> bytes: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def accept(self) -> str | None: ...
+
+    @property
+    def custom_attributes(self) -> str | None:
+        """``X-Amzn-SageMaker-Custom-Attributes`` of the request, for the model's code."""
+        ...
 
 
 class Handler(ABC):
@@ -80,21 +106,38 @@ class Handler(ABC):
     def infer(self, request: InferenceRequest) -> InferenceResponse:
         """Open Inference Protocol (KServe V2) infer."""
 
-    def invoke_batch(
-        self, requests: list[tuple[bytes, str, str | None]]
-    ) -> list[Answer | ModelyardError]:
-        """Answer several ``(body, content_type, accept)`` requests; one result per request.
+    def invoke_batch(self, requests: Sequence[InvokeRequest]) -> list[Reply | Exception]:
+        """Answer several requests queued together for this model; one result per request.
 
         A request that fails gets its error in its slot; the others still get answers.
-        Handlers able to predict on a whole batch at once (MMS, native) override this.
+        Handlers able to predict on a whole batch at once (scikit-learn, MMS, native)
+        override this; this one answers them one by one with ``invoke``, and sets no
+        custom attributes.
         """
-        results: list[Answer | ModelyardError] = []
-        for body, content_type, accept in requests:
+        results: list[Reply | Exception] = []
+        for request in requests:
             try:
-                results.append(self.invoke(body, content_type, accept))
-            except ModelyardError as exc:
+                body, content_type = self.invoke(request.body, request.content_type, request.accept)
+                results.append((body, content_type, None))
+            except Exception as exc:
                 results.append(exc)
         return results
+
+    def infer_batch(
+        self, requests: Sequence[InferenceRequest]
+    ) -> list[InferenceResponse | Exception]:
+        """Answer several V2 requests queued together; one response or error per request.
+
+        This one answers them one by one with ``infer``; the scikit-learn runtime stacks
+        their rows into one estimator call.
+        """
+        answers: list[InferenceResponse | Exception] = []
+        for request in requests:
+            try:
+                answers.append(self.infer(request))
+            except Exception as exc:
+                answers.append(exc)
+        return answers
 
     def metadata(self) -> dict[str, Any]:
         """V2 model metadata: name, platform, inputs and outputs (name, datatype, shape)."""

@@ -30,7 +30,7 @@ import inspect
 import json
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -49,6 +49,8 @@ from modelyard.serving.codecs import encode, negotiate
 from modelyard.serving.handlers.base import (
     Answer,
     Handler,
+    InvokeRequest,
+    Reply,
     first_concrete_type,
     infer_through_invoke,
     inference_failed,
@@ -144,17 +146,21 @@ class MMSHandler(Handler):
         return classes[0]
 
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> Answer:
-        result = self.invoke_batch([(body, content_type, accept)])[0]
-        if isinstance(result, ModelyardError):
+        result = self.invoke_batch([_Request(body, content_type, accept, None)])[0]
+        if isinstance(result, Exception):
             raise result
-        return result
+        return result[0], result[1]
 
-    def invoke_batch(
-        self, requests: list[tuple[bytes, str, str | None]]
-    ) -> list[Answer | ModelyardError]:
-        """All requests in one ``handle`` call, as MMS batching does."""
-        data = [{"body": body} for body, _, _ in requests]
-        headers = [_request_headers(content_type, accept) for _, content_type, accept in requests]
+    def invoke_batch(self, requests: Sequence[InvokeRequest]) -> list[Reply | Exception]:
+        """All requests in one ``handle`` call, as MMS batching does.
+
+        ``X-Amzn-SageMaker-Custom-Attributes`` reaches the handler as a request header,
+        and the one it sets on a response (``context.set_response_header``) goes back.
+        """
+        data = [{"body": request.body} for request in requests]
+        headers = [
+            _request_headers(r.content_type, r.accept, r.custom_attributes) for r in requests
+        ]
         request_ids = [str(uuid.uuid4()) for _ in requests]
         with self._lock:
             self.context.begin_batch(headers, request_ids)
@@ -167,12 +173,14 @@ class MMSHandler(Handler):
             problem = _check_returned(returned, len(requests))
             if problem is not None:
                 return [InferenceFailed(f"model {self.name!r}: handle {problem}") for _ in requests]
-            results: list[Answer | ModelyardError] = []
-            for idx, (value, (_, content_type, accept)) in enumerate(
-                zip(returned, requests, strict=True)
-            ):
+            results: list[Reply | Exception] = []
+            for idx, (value, request) in enumerate(zip(returned, requests, strict=True)):
                 try:
-                    results.append(self._render(idx, value, content_type, accept))
+                    body, content_type = self._render(
+                        idx, value, request.content_type, request.accept
+                    )
+                    attributes = _custom_attributes(self.context.get_response_headers(idx))
+                    results.append((body, content_type, attributes))
                 except ModelyardError as exc:
                     results.append(exc)
             return results
@@ -205,12 +213,43 @@ class MMSHandler(Handler):
         self._module = None
 
 
-def _request_headers(content_type: str, accept: str | None) -> dict[str, Any]:
+#: SageMaker's header for attributes passed to the model and back.
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+
+
+class _Request:
+    """One request of ``invoke``, in the shape ``invoke_batch`` takes."""
+
+    __slots__ = ("accept", "body", "content_type", "custom_attributes")
+
+    def __init__(
+        self, body: bytes, content_type: str, accept: str | None, custom_attributes: str | None
+    ) -> None:
+        self.body = body
+        self.content_type = content_type
+        self.accept = accept
+        self.custom_attributes = custom_attributes
+
+
+def _request_headers(
+    content_type: str, accept: str | None, custom_attributes: str | None = None
+) -> dict[str, Any]:
     # Request-level headers plus the parameter-level entry MMS adds for the "body" input.
     headers: dict[str, Any] = {"Content-Type": content_type, "body": {"content-type": content_type}}
     if accept:
         headers["Accept"] = accept
+    if custom_attributes is not None:
+        headers[CUSTOM_ATTRIBUTES] = custom_attributes
     return headers
+
+
+def _custom_attributes(headers: dict[str, str]) -> str | None:
+    """The custom attributes a handler set on its answer (header names ignore case)."""
+    wanted = CUSTOM_ATTRIBUTES.lower()
+    for name, value in headers.items():
+        if name.lower() == wanted:
+            return str(value)
+    return None
 
 
 def _check_returned(returned: Any, expected: int) -> str | None:

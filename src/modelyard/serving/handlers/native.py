@@ -9,13 +9,21 @@ result into output tensors (see ``Model.predict``).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from modelyard.errors import InferenceFailed, ModelLoadFailed, ModelyardError
 from modelyard.serving.codecs import decode, encode, negotiate
-from modelyard.serving.handlers.base import Answer, Handler, inference_failed, load_failed
+from modelyard.serving.handlers.base import (
+    Answer,
+    Handler,
+    InvokeRequest,
+    Reply,
+    inference_failed,
+    load_failed,
+)
 from modelyard.serving.handlers.imports import (
     discard_user_module,
     import_user_module,
@@ -83,29 +91,36 @@ class NativeHandler(Handler):
             raise inference_failed(self.name, f"{self._label}.predict", exc) from exc
         return encode(result, answer_type)
 
-    def invoke_batch(
-        self, requests: list[tuple[bytes, str, str | None]]
-    ) -> list[Answer | ModelyardError]:
+    def invoke_batch(self, requests: Sequence[InvokeRequest]) -> list[Reply | Exception]:
         """Decode every request, one ``predict_batch`` call for those that decoded, encode each.
 
-        All requests of one call share the ``parameters`` of the first.
+        All requests of one call share the ``parameters`` of the first (its content type,
+        Accept and custom attributes).
         """
-        results: list[Answer | ModelyardError | None] = [None] * len(requests)
+        results: list[Reply | Exception | None] = [None] * len(requests)
         pending: list[tuple[int, Any, str]] = []
-        for idx, (body, content_type, accept) in enumerate(requests):
+        for idx, request in enumerate(requests):
             try:
                 pending.append(
-                    (idx, decode(body, content_type), negotiate(accept, "application/json"))
+                    (
+                        idx,
+                        decode(request.body, request.content_type),
+                        negotiate(request.accept, "application/json"),
+                    )
                 )
             except ModelyardError as exc:
                 results[idx] = exc
         if pending:
-            _, first_type, first_accept = requests[pending[0][0]]
-            parameters = {"content_type": first_type, "accept": first_accept}
+            first = requests[pending[0][0]]
+            parameters = {
+                "content_type": first.content_type,
+                "accept": first.accept,
+                "custom_attributes": first.custom_attributes,
+            }
             for idx, answer in zip(
                 (p[0] for p in pending), self._predict_batch(pending, parameters), strict=True
             ):
-                results[idx] = answer
+                results[idx] = answer if isinstance(answer, ModelyardError) else (*answer, None)
         return [r for r in results if r is not None]
 
     def _predict_batch(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import pickle
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -181,7 +181,9 @@ class SKLearnHandler(Handler):
             outputs.append(output_tensor(output.name, result))
         return outputs
 
-    def infer_batch(self, requests: list[InferenceRequest]) -> list[InferenceResponse | Exception]:
+    def infer_batch(
+        self, requests: Sequence[InferenceRequest]
+    ) -> list[InferenceResponse | Exception]:
         """Answer several requests with one call per method on their stacked rows.
 
         The worker passes the V2 requests queued for this model together. Requests with one

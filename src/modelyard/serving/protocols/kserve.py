@@ -14,6 +14,7 @@ from starlette.routing import Route
 from modelyard import __version__
 from modelyard.errors import ModelNotFound, ModelyardError, PayloadMalformed
 from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.facade import ModelRef
 from modelyard.serving.protocols.auth import management_guard
 from modelyard.serving.protocols.body import parse_json_object, read_body
 from modelyard.serving.protocols.errors import json_response, render_errors
@@ -55,7 +56,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
     @errors
     async def model_metadata(request: Request) -> Response:
         name = request.path_params["name"]
-        found = await dataplane.metadata(name)
+        found = await dataplane.metadata(ModelRef(name))
         return json_response(
             {
                 "name": name,
@@ -87,7 +88,9 @@ def routes(dataplane: DataPlane) -> list[Route]:
                 raise PayloadMalformed(
                     f"invalid Inference-Header-Content-Length {raw_length!r}"
                 ) from None
-        result, headers = await dataplane.infer(request.path_params["name"], body, header_length)
+        result, headers = await dataplane.infer(
+            ModelRef(request.path_params["name"]), body, header_length
+        )
         return Response(result, headers=headers)
 
     @errors
@@ -108,7 +111,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
         parse_json_object(await read_body(request, limit))
         name = request.path_params["name"]
         if not dataplane.is_ready(name):  # loading a loaded model is a no-op, as in Triton
-            await dataplane.load(name)
+            await dataplane.load(ModelRef(name))
         return json_response({})
 
     @errors
@@ -118,8 +121,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
         name = request.path_params["name"]
         if not await dataplane.exists(name):
             raise ModelNotFound(f"model {name!r} was not found")
-        if dataplane.is_known(name):  # unloading an unloaded model: a no-op
-            await dataplane.unload(name)
+        await dataplane.unload(ModelRef(name))  # unloading an unloaded model: a no-op
         return json_response({})
 
     versioned = "/versions/{version}"

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from modelyard.errors import InvalidRequest, ModelyardError, PayloadMalformed
 from modelyard.serving.dataplane import DataPlane
+from modelyard.serving.facade import ModelRef
 from modelyard.serving.protocols.auth import management_guard
 from modelyard.serving.protocols.body import read_body
 from modelyard.serving.protocols.errors import json_response, render_errors
@@ -73,8 +74,8 @@ def routes(dataplane: DataPlane) -> list[Route]:
         body = await read_body(request, limit)
         content_type = request.headers.get("content-type") or "application/json"
         accept = request.headers.get("accept")
-        result, result_type = await dataplane.invoke(name, body, content_type, accept)
-        return Response(result, media_type=result_type)
+        answer = await dataplane.invoke(ModelRef(name), body, content_type, accept)
+        return Response(answer.body, media_type=answer.content_type)
 
     @errors
     async def load_model(request: Request) -> Response:
@@ -121,7 +122,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
     async def unload_model(request: Request) -> Response:
         authorize(request)
         name = request.path_params["name"]
-        await dataplane.unload(name, deregister=True)
+        await dataplane.remove(name)
         return json_response({"status": f"model {name!r} unloaded"})
 
     @errors
