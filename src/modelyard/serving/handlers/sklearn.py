@@ -60,12 +60,15 @@ from modelyard.serving.codecs import (
 from modelyard.serving.handlers.base import (
     Answer,
     Handler,
+    InvokeRequest,
+    Reply,
     inference_failed,
     load_failed,
     media_type,
 )
 from modelyard.serving.handlers.imports import model_import_scope
 from modelyard.serving.handlers.reloads import reload_cache
+from modelyard.serving.handlers.sklearn_input import as_numbers, features, first_true
 from modelyard.serving.handlers.tensors import output_tensor
 from modelyard.serving.model_settings import ModelSettings, TensorSpec
 from modelyard.serving.types import InferenceRequest, InferenceResponse, Tensor
@@ -253,6 +256,64 @@ class SKLearnHandler(Handler):
 
     def invoke(self, body: bytes, content_type: str, accept: str | None) -> Answer:
         answer_type = negotiate(accept, "application/json")
+        data = self._rows(body, content_type)
+        try:
+            result = self._default(data)
+        except ModelyardError:
+            raise
+        except Exception as exc:
+            raise inference_failed(self.name, self._method, exc) from exc
+        return encode(result, answer_type)
+
+    def invoke_batch(self, requests: Sequence[InvokeRequest]) -> list[Reply | Exception]:
+        """Answer requests queued together with one estimator call on their stacked rows.
+
+        Each request is decoded and checked on its own (a bad one gets its own 400 and
+        never reaches the estimator); the rows of the others, whatever their content
+        types, go to the configured method at once and are split back, each encoded for
+        its own Accept. Should the estimator fail on the stack, each request is answered
+        alone, so one request the model cannot take fails only itself.
+        """
+        replies: list[Reply | Exception | None] = [None] * len(requests)
+        members: list[tuple[int, np.ndarray, str]] = []
+        for position, request in enumerate(requests):
+            try:
+                answer_type = negotiate(request.accept, "application/json")
+                members.append(
+                    (position, self._rows(request.body, request.content_type), answer_type)
+                )
+            except Exception as exc:
+                replies[position] = exc
+        stacked_ok = len(members) > 1 and len({m[1].shape[1] for m in members}) == 1
+        if stacked_ok:
+            try:
+                result = np.asarray(self._default(np.concatenate([m[1] for m in members])))
+            except Exception:
+                stacked_ok = False
+        if not stacked_ok:
+            for position, _, _ in members:
+                request = requests[position]
+                try:
+                    body, answer_type = self.invoke(
+                        request.body, request.content_type, request.accept
+                    )
+                    replies[position] = (body, answer_type, None)
+                except Exception as exc:
+                    replies[position] = exc
+            return replies  # type: ignore[return-value]
+        start = 0
+        for position, rows, answer_type in members:
+            end = start + rows.shape[0]
+            try:
+                body, answer_type = encode(result[start:end], answer_type)
+                replies[position] = (body, answer_type, None)
+            except Exception as exc:
+                replies[position] = exc
+            start = end
+        return replies  # type: ignore[return-value]
+
+    def _rows(self, body: bytes, content_type: str) -> np.ndarray:
+        """The checked feature rows of an invocation's body (``InvalidRequest`` if unusable)."""
         kind = media_type(content_type)
         where = _BODY_NAMES.get(kind, "the body")
         if not body and kind in SUPPORTED_CONTENT_TYPES:
@@ -266,15 +327,8 @@ class SKLearnHandler(Handler):
             # Features absent from every row still count: the estimator fixes the width.
             data = value.to_dense(self._n_features)
         else:
-            data = _features(value)
-        data = self._matrix(data, where)
-        try:
-            result = self._default(data)
-        except ModelyardError:
-            raise
-        except Exception as exc:
-            raise inference_failed(self.name, self._method, exc) from exc
-        return encode(result, answer_type)
+            data = features(value)
+        return self._matrix(data, where)
 
     def tensor_specs(self) -> tuple[list[TensorSpec], list[TensorSpec]]:
         """The settings' tensors, else what the estimator tells: features, one output per method."""
@@ -317,7 +371,7 @@ class SKLearnHandler(Handler):
                 "rows of features (2-D, or 1-D for one row)"
             )
         if self._numeric and data.dtype.kind not in "biuf":
-            data = _as_numbers(data, where, self.name)
+            data = as_numbers(data, where, self.name)
         rows, width = data.shape
         if rows == 0:
             raise InvalidRequest(
@@ -338,14 +392,14 @@ class SKLearnHandler(Handler):
         """Raise ``InvalidRequest`` for the first infinity, or NaN the estimator does not take."""
         infinite = np.isinf(data)
         if infinite.any():
-            row, column = _first(infinite)
+            row, column = first_true(infinite)
             raise InvalidRequest(
                 f"{where} has an infinite value at row {row}, column {column} (inf, or a "
                 f"number too large for {data.dtype}); model {self.name!r} takes finite numbers"
             )
         if self._accepts_nan:
             return
-        row, column = _first(np.isnan(data))
+        row, column = first_true(np.isnan(data))
         raise InvalidRequest(
             f"{where} has a missing value (NaN) at row {row}, column {column}; model "
             f"{self.name!r} ({self._estimator_name}) does not accept missing values"
@@ -392,97 +446,3 @@ def _read(path: Path) -> Any:
         with path.open("rb") as file:
             return pickle.load(file)
     return joblib.load(path)
-
-
-#: JSON names of the values ``orjson`` decodes to, for messages.
-_JSON_TYPES = {
-    dict: "object",
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-}
-
-
-def _features(value: Any) -> np.ndarray:
-    """The feature rows in a decoded CSV or JSON body, as an array (``_matrix`` checks it)."""
-    if isinstance(value, dict):
-        for key in ("instances", "inputs"):
-            if key in value:
-                value = value[key]
-                break
-        else:
-            keys = ", ".join(map(repr, value)) or "none"
-            raise PayloadMalformed(
-                f"JSON object must hold the rows under 'instances' or 'inputs' (keys: {keys})"
-            )
-    if isinstance(value, list) and value and isinstance(value[0], dict):
-        try:
-            value = [instance["features"] for instance in value]
-        except (KeyError, TypeError) as exc:
-            raise PayloadMalformed("every instance object must have a 'features' list") from exc
-    if isinstance(value, np.ndarray):  # CSV
-        return value
-    if not isinstance(value, list):
-        raise PayloadMalformed(
-            f"a JSON {_JSON_TYPES.get(type(value), type(value).__name__)} is not rows of "
-            'features: send a list of rows, or {"instances": [...]}'
-        )
-    try:
-        return np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise PayloadMalformed(f"rows of the request are not a rectangular table: {exc}") from exc
-
-
-def _as_numbers(data: np.ndarray, where: str, model_name: str) -> np.ndarray:
-    """A 2-D array of another dtype as float64, if every element is a number (or None: NaN).
-
-    Object arrays come from JSON rows holding ``null`` or an object, or from V2 ``BYTES``
-    tensors; string arrays from CSV or JSON text. Otherwise ``InvalidRequest`` names the
-    first element that is not a number. Only requests that are not plain numbers get here.
-    """
-    items = data.ravel().tolist()
-    width = data.shape[1]
-    if data.dtype.kind == "O":
-        for index, item in enumerate(items):
-            if item is not None and not isinstance(item, int | float):
-                raise _not_a_number(where, model_name, item, index, width)
-        try:
-            return np.array(items, dtype=np.float64).reshape(data.shape)
-        except (OverflowError, ValueError, TypeError) as exc:
-            raise InvalidRequest(f"{where} holds a number beyond float64: {exc}") from exc
-    for index, item in enumerate(items):
-        if item == "":
-            continue  # an empty CSV field is a missing value, not the culprit
-        try:
-            float(item)
-        except (ValueError, TypeError):
-            raise _not_a_number(where, model_name, item, index, width) from None
-    if not items:
-        return np.zeros(data.shape)
-    # Every element reads as a number, yet they are text (JSON strings): still refused.
-    raise _not_a_number(where, model_name, items[0], 0, width)
-
-
-def _not_a_number(where: str, model_name: str, item: Any, index: int, width: int) -> InvalidRequest:
-    """The error naming ``item``, element ``index`` of rows ``width`` wide, as not a number."""
-    row, column = divmod(index, width)
-    if isinstance(item, str | bytes):
-        kind = "the text" if isinstance(item, str) else "the bytes"
-        shown = f"{kind} {item[:40]!r}"
-    else:
-        shown = f"a {type(item).__name__}"
-    hint = ""
-    if isinstance(item, str) and item.lstrip()[:1] in ("[", "{"):
-        hint = " (is the body JSON? send it as application/json)"
-    return InvalidRequest(
-        f"{where} holds {shown} at row {row + 1}, column {column + 1}, where a number is "
-        f"expected{hint}; model {model_name!r} takes numbers"
-    )
-
-
-def _first(mask: np.ndarray) -> tuple[int, int]:
-    """1-based row and column of the first true element of a 2-D mask."""
-    row, column = np.argwhere(mask)[0]
-    return int(row) + 1, int(column) + 1
