@@ -13,11 +13,11 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from modelyard.config import HttpSettings, ServingSettings, Settings
+from modelyard.config import EndpointSettings, HttpSettings, ServingSettings, Settings
 from modelyard.listener import build_config
-from modelyard.platform import build_model_server
+from modelyard.platform import build_model_server, build_platform
 
-__all__ = ["model_server", "serve_in_thread", "settings_for"]
+__all__ = ["model_server", "platform_server", "serve_in_thread", "settings_for"]
 
 
 def settings_for(
@@ -76,4 +76,23 @@ def model_server(
     """The model server over ``store`` (a folder or fsspec URL), running; yields its base URL."""
     settings = settings_for(home, store_options=store_options, **serving)
     with serve_in_thread(build_model_server(settings, store).app, settings.http) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def platform_server(
+    home: Path,
+    *,
+    store_options: dict[str, Any] | None = None,
+    endpoints: EndpointSettings | None = None,
+    **serving: object,
+) -> Iterator[str]:
+    """``modelyard up``'s platform over ``home`` (SQLite file and store folder in it), running.
+
+    Yields its base URL. ``endpoints`` sets the endpoints area's limits.
+    """
+    settings = settings_for(home, store_options=store_options, **serving)
+    if endpoints is not None:
+        settings = settings.model_copy(update={"endpoints": endpoints})
+    with serve_in_thread(build_platform(settings).app, settings.http) as url:
         yield url

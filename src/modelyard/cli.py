@@ -26,6 +26,8 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="modelyard: many ML models behind one API.", no_args_is_help=True)
 models_app = typer.Typer(help="Manage the models of a running server.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+endpoints_app = typer.Typer(help="See the endpoints of a running platform.", no_args_is_help=True)
+app.add_typer(endpoints_app, name="endpoints")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -382,6 +384,35 @@ def invoke_model(
     sys.stdout.write(response.text)
     if not response.text.endswith("\n"):
         sys.stdout.write("\n")
+
+
+@endpoints_app.command("list")
+def list_endpoints(
+    category: Annotated[
+        str | None,
+        typer.Option(help="Only endpoints whose `category` tag lists this (any case)"),
+    ] = None,
+    server: ServerOption = None,
+) -> None:
+    """List endpoints: status, variants and categories (the endpoint metadata registry)."""
+    params = {"category": category} if category is not None else {}
+    with _client(server) as client:
+        found = _check(client.get("/admin/endpoints", params=params))["endpoints"]
+    table = Table("endpoint", "status", "categories", "variants", "config")
+    for endpoint in found:
+        variants = ", ".join(
+            f"{v['VariantName']} ({v['ModelName']}, weight {v['Weight']:g}, "
+            f"{v['InstanceCount']} inst.)"
+            for v in endpoint["Variants"]
+        )
+        table.add_row(
+            escape(endpoint["EndpointName"]),
+            endpoint["EndpointStatus"],
+            escape(", ".join(endpoint["Categories"])),
+            escape(variants),
+            escape(endpoint["EndpointConfigName"]),
+        )
+    console.print(table)
 
 
 def main() -> None:

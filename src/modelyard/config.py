@@ -13,7 +13,14 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["HttpSettings", "ServingSettings", "Settings"]
+__all__ = [
+    "CaptureSettings",
+    "EndpointSettings",
+    "HttpSettings",
+    "MetricsSettings",
+    "ServingSettings",
+    "Settings",
+]
 
 
 class ServingSettings(BaseModel):
@@ -98,6 +105,65 @@ class HttpSettings(BaseModel):
     """Open connections at most; beyond it new requests are answered 503."""
 
 
+class CaptureSettings(BaseModel):
+    """Data capture (SageMaker ``DataCaptureConfig``): how captured records reach the store.
+
+    Records wait in memory until the next flush; what does not fit is dropped and counted,
+    never slowing an invocation down::
+
+        CaptureSettings(flush_interval_s=1.0, max_buffered_records=50_000)
+    """
+
+    flush_interval_s: float = Field(default=2.0, gt=0)
+    """Captured records are written to the object store at least this often (seconds)."""
+
+    max_buffered_records: int = Field(default=10_000, ge=1)
+    """Records waiting to be written, at most; records beyond it are dropped and counted."""
+
+    max_buffered_bytes: int = Field(default=64 * 2**20, ge=1)
+    """Request and response bytes waiting to be written, at most (bodies may be 6 MiB
+    each); records beyond it are dropped and counted."""
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus metrics (``GET /metrics``): where several serving processes meet, and how
+    many label sets a client can make the platform track::
+
+        MetricsSettings(multiprocess_dir=Path("/run/modelyard/metrics"), max_label_sets=500)
+    """
+
+    multiprocess_dir: Path | None = None
+    """Folder where every serving process writes its metrics (prometheus-client's
+    multiprocess mode), so that ``/metrics`` on any of them reports them all. Empty it before
+    the first process starts; unset, each process reports only its own numbers."""
+
+    max_label_sets: int = Field(default=1000, ge=1)
+    """Label sets one metric family tracks at most (models; endpoint, variant and model
+    triples; endpoint and variant pairs); later ones are reported as ``_other``, so clients
+    choosing model or endpoint names cannot grow memory without bound."""
+
+
+class EndpointSettings(BaseModel):
+    """Limits of the endpoints area (SageMaker's account quotas): past one, a create or
+    update answers ResourceLimitExceeded::
+
+        EndpointSettings(max_endpoints=100, max_instance_count=4)
+    """
+
+    max_models: int = Field(default=10_000, ge=1)
+    """SageMaker models (CreateModel) that may exist at once."""
+
+    max_endpoint_configs: int = Field(default=10_000, ge=1)
+    """Endpoint configurations that may exist at once."""
+
+    max_endpoints: int = Field(default=10_000, ge=1)
+    """Endpoints that may exist at once."""
+
+    max_instance_count: int = Field(default=64, ge=1)
+    """Most instances (model replicas) one production variant may ask for; replicas are
+    spread over the worker processes, one per worker at most."""
+
+
 class Settings(BaseSettings):
     """Everything modelyard can be configured with."""
 
@@ -123,11 +189,26 @@ class Settings(BaseSettings):
     port: int = 8080
     """Port the HTTP API listens on."""
 
+    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9\-]+$")
+    """AWS region modelyard answers as, in every ARN (boto3 clients may name any region)."""
+
+    account_id: str = Field(default="000000000000", pattern=r"^[0-9]{12}$")
+    """12-digit AWS account id modelyard answers as, in every ARN."""
+
     serving: ServingSettings = Field(default_factory=ServingSettings)
     """The multi-model server."""
 
+    endpoints: EndpointSettings = Field(default_factory=EndpointSettings)
+    """SageMaker endpoints: models, endpoint configs, endpoints."""
+
     http: HttpSettings = Field(default_factory=HttpSettings)
     """The HTTP listener."""
+
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    """Data capture of endpoint invocations."""
+
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    """Prometheus metrics."""
 
     @property
     def resolved_database_url(self) -> str:

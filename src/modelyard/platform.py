@@ -26,10 +26,21 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
+from modelyard import openapi
+from modelyard.aws import json_protocol as aws_json
+from modelyard.aws import openapi as aws_openapi
 from modelyard.config import Settings
+from modelyard.endpoints import Arns, EndpointLimits, EndpointService
+from modelyard.endpoints import control as endpoint_control
+from modelyard.endpoints import openapi as endpoints_openapi
+from modelyard.endpoints import routes as endpoint_routes
+from modelyard.metrics import Metrics
+from modelyard.metrics_routes import metrics_route
+from modelyard.metrics_routes import openapi_part as metrics_openapi
 from modelyard.serving import routes as serving_routes
 from modelyard.serving.artifacts import is_local_url
 from modelyard.serving.dataplane import DataPlane, build_dataplane
+from modelyard.serving.protocols import openapi as serving_openapi
 from modelyard.storage.database import Database
 from modelyard.storage.registrations import ModelRegistrations
 
@@ -56,6 +67,8 @@ class Platform:
     serving: DataPlane
     #: Where the model server's own models are (the store's ``models/`` or a folder).
     models_url: str
+    #: The Prometheus metrics every area records into, served at ``GET /metrics``.
+    metrics: Metrics
     #: The database, migrated (``up`` only).
     database: Database | None = None
     #: Areas after serving, started in this order and stopped in reverse.
@@ -91,6 +104,7 @@ class Platform:
                 await area.stop()
             except Exception:  # the others must still stop
                 logger.exception("stopping %s failed", type(area).__name__)
+        self.metrics.close()  # last: stopping areas may still record
 
     async def model_names(self) -> list[str]:
         """The model server's models (for the start-up banner)."""
@@ -114,24 +128,55 @@ def build_platform(settings: Settings) -> Platform:
         Path(models_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     database.migrate()
-    serving = build_dataplane(settings, models_url, ModelRegistrations(database))
+    metrics = Metrics(settings.metrics)
+    serving = build_dataplane(
+        settings, models_url, ModelRegistrations(database), store_root=store_url, metrics=metrics
+    )
+    endpoints = EndpointService(
+        database=database,
+        invoker=serving,
+        arns=Arns(region=settings.region, account_id=settings.account_id),
+        limits=EndpointLimits(**settings.endpoints.model_dump()),
+        drain_timeout_s=settings.serving.request_timeout_s,
+    )
+    # Every AWS JSON service answers on POST /, by X-Amz-Target.
+    aws_services = [endpoint_control.service(endpoints)]
     return Platform(
         settings=settings,
         serving=serving,
         models_url=models_url,
+        metrics=metrics,
         database=database,
-        routes=_routes(serving_routes.routes(serving)),
+        areas=[endpoints],
+        routes=_routes(
+            serving_routes.routes(serving),
+            aws_json.routes(aws_services),
+            endpoint_routes.routes(endpoints),
+            [metrics_route(metrics)],
+            openapi.routes(
+                serving_openapi.part(),
+                metrics_openapi(),
+                aws_openapi.part(aws_services),
+                endpoints_openapi.part(),
+            ),
+        ),
     )
 
 
 def build_model_server(settings: Settings, model_store: str | Path) -> Platform:
     """``modelyard serve``: the model server alone over ``model_store`` (no database)."""
-    serving = build_dataplane(settings, str(model_store))
+    metrics = Metrics(settings.metrics)
+    serving = build_dataplane(settings, str(model_store), metrics=metrics)
     return Platform(
         settings=settings,
         serving=serving,
         models_url=str(model_store),
-        routes=_routes(serving_routes.routes(serving)),
+        metrics=metrics,
+        routes=_routes(
+            serving_routes.routes(serving),
+            [metrics_route(metrics)],
+            openapi.routes(serving_openapi.part(), metrics_openapi()),
+        ),
     )
 
 

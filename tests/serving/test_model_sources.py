@@ -327,3 +327,15 @@ def test_management_routes_need_the_token_when_one_is_set(
             client.post("/v2/repository/models/lr/unload", json={}, headers=good).status_code == 200
         )
         assert client.delete("/models/alias", headers=good).status_code == 200
+
+
+def test_area_keys_are_out_of_reach_of_the_container_routes(
+    store: Path, tmp_path: Path, start_server: StartServer
+) -> None:
+    folder = sum_model(tmp_path / "src", "a")
+    with httpx.Client(base_url=start_server(store)) as client:
+        body = {"model_name": "team/a", "url": str(folder)}
+        response = client.post("/models", json=body)
+        assert "'/'" in assert_sagemaker_error(response, 400, "InvalidModelName")
+        target = {"X-Amzn-SageMaker-Target-Model": "sagemaker/lr"}
+        assert client.post("/invocations", json=[1], headers=target).status_code == 404

@@ -20,6 +20,9 @@ from modelyard.storage import Database, ModelRegistrations
 from modelyard.storage.database import MIGRATIONS
 from modelyard.storage.schema import metadata
 
+#: Revisions an empty database goes through to the latest schema.
+REVISIONS = 2
+
 
 def test_an_empty_database_has_no_revision(empty_database: Database) -> None:
     assert empty_database.current_revision() is None
@@ -34,7 +37,7 @@ def test_migrate_creates_the_models_table(empty_database: Database) -> None:
     assert inspector.get_pk_constraint("models")["constrained_columns"] == ["name"]
     assert columns["url"]["nullable"] is False
     assert columns["settings"]["nullable"] is True
-    assert empty_database.current_revision() == Database.head_revision() == "0001"
+    assert empty_database.current_revision() == Database.head_revision() == "0002"
 
 
 def test_migrating_twice_changes_nothing(empty_database: Database) -> None:
@@ -119,7 +122,8 @@ def test_processes_starting_together_migrate_once(
         assert process.returncode == 0, err
         logs.append(err)
 
-    assert sum(log.count("Running upgrade") for log in logs) == 1, logs
+    # Each revision is applied once, by one of the processes.
+    assert sum(log.count("Running upgrade") for log in logs) == REVISIONS, logs
     checker = Database(database_url)
     assert checker.current_revision() == Database.head_revision()
     checker.close()
@@ -176,4 +180,7 @@ def test_migrating_a_sqlite_file_waits_for_its_migration_lock(
 def test_the_migrations_ship_with_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
-    assert sorted(p.name for p in (MIGRATIONS / "versions").glob("*.py")) == ["0001_models.py"]
+    assert sorted(p.name for p in (MIGRATIONS / "versions").glob("*.py")) == [
+        "0001_models.py",
+        "0002_endpoints.py",
+    ]

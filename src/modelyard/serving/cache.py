@@ -42,6 +42,7 @@ from modelyard.errors import (
     RequestNotStarted,
     WorkerCrashed,
 )
+from modelyard.metrics import Metrics
 from modelyard.serving.artifacts import check_model_name
 from modelyard.serving.entries import CacheLimits, ModelEntry, ModelState
 from modelyard.serving.facade import ModelRef
@@ -77,10 +78,13 @@ def _ignore_outcome(future: asyncio.Future[Any]) -> None:
 class ModelCache:
     """Resident models across the worker pool, loaded on demand, evicted by memory."""
 
-    def __init__(self, pool: WorkerPool, fetch: Fetcher, limits: CacheLimits) -> None:
+    def __init__(
+        self, pool: WorkerPool, fetch: Fetcher, limits: CacheLimits, metrics: Metrics | None = None
+    ) -> None:
         self._pool = pool
         self._fetch = fetch
         self.limits = limits
+        self._metrics = metrics if metrics is not None else Metrics()
         self.quarantine = Quarantine(limits.crash_window_s, limits.quarantine_s)
         self._entries: dict[str, ModelEntry] = {}
         #: READY models, least recently used first.
@@ -132,10 +136,12 @@ class ModelCache:
         if entry is not None and entry.state is ModelState.READY:
             entry.last_used = time.monotonic()
             self._lru.move_to_end(model.key)
+            self._metrics.cache_hit(model.key)
             workers = entry.workers
             if len(workers) == 1 and entry.replicas == 1:
                 return workers[0]
             return self._pick(entry)
+        self._metrics.cache_miss(model.key)
         return await self._load(model, explicit=False)
 
     async def request(self, model: ModelRef, frame: Frame, timeout: float | None) -> Any:
@@ -203,7 +209,7 @@ class ModelCache:
             if current.state is not ModelState.QUARANTINED:
                 del self._entries[name]  # a failed load: nothing resident to unload
             return
-        await self._evict(name)
+        await self._evict(name, asked=True)
 
     def forget(self, name: str) -> None:
         """Drop what the cache remembers of a model that is not resident (a failed load)."""
@@ -227,10 +233,13 @@ class ModelCache:
             if not entry.workers:  # its last replica: the model is not resident any more
                 del self._entries[name]
                 self._lru.pop(name, None)
+                self._metrics.unloaded(name)
         for name in culprits:
+            self._metrics.crashed(name)
             length = self.quarantine.record_crash(name)
             if not length:
                 continue
+            self._metrics.quarantined(name)
             logger.error("model %r quarantined for %.0f s: %s", name, length, reason)
             previous = self._entries.get(name)
             if previous is not None and previous.state is ModelState.LOADING:
@@ -428,6 +437,7 @@ class ModelCache:
         entry.total_load_seconds = time.perf_counter() - started
         self._lru[entry.name] = entry
         self._used_bytes += entry.replica_bytes
+        self._metrics.loaded(entry.name, entry.load_seconds, entry.memory_bytes)
         await self._evict_until(
             max_models=self.limits.max_models,
             budget_bytes=budget,
@@ -530,6 +540,7 @@ class ModelCache:
                     return
                 entry.workers.append(worker)
                 self._used_bytes += entry.replica_bytes
+                self._metrics.loaded(entry.name, entry.load_seconds, entry.memory_bytes)
         finally:
             entry.adding_replicas = False
 
@@ -573,12 +584,17 @@ class ModelCache:
         if entry is not None:
             self._used_bytes -= entry.memory_bytes
 
-    async def _evict(self, name: str) -> None:
+    async def _evict(self, name: str, *, asked: bool = False) -> None:
+        """Drop ``name`` from every worker: an eviction, or an unload ``asked`` for."""
         entry = self._entries.pop(name, None)
         self._drop_resident(name)
         if entry is None or not entry.workers:
             return
-        self.evictions += 1
+        if asked:
+            self._metrics.unloaded(name)
+        else:
+            self.evictions += 1
+            self._metrics.evicted(name)
         for worker in entry.workers:
             self._unload_from(worker, name)
 

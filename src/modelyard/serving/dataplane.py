@@ -17,7 +17,14 @@ import logging
 from typing import Any
 
 from modelyard.config import ServingSettings, Settings
-from modelyard.errors import ModelAlreadyExists, ModelAlreadyLoaded, ModelNotFound, ModelyardError
+from modelyard.errors import (
+    InvalidModelName,
+    ModelAlreadyExists,
+    ModelAlreadyLoaded,
+    ModelNotFound,
+    ModelyardError,
+)
+from modelyard.metrics import Metrics
 from modelyard.serving.artifacts import ArtifactLimits, check_model_name
 from modelyard.serving.cache import ModelCache
 from modelyard.serving.entries import CacheLimits, ModelEntry, ModelState
@@ -37,9 +44,16 @@ _MIB = 2**20
 class DataPlane:
     """Loads, unloads and invokes models across the worker pool."""
 
-    def __init__(self, settings: ServingSettings, repository: ModelRepository) -> None:
+    def __init__(
+        self,
+        settings: ServingSettings,
+        repository: ModelRepository,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
         self.repository = repository
+        #: Where the model server records what happens (``GET /metrics``).
+        self.metrics = metrics if metrics is not None else Metrics()
         budget = int(settings.memory_budget_mb * _MIB)
         limit_mb = settings.worker_memory_limit_mb or settings.memory_budget_mb + 1024
         self.pool = WorkerPool(
@@ -59,6 +73,7 @@ class DataPlane:
                 crash_window_s=settings.crash_window_s,
                 quarantine_s=settings.quarantine_s,
             ),
+            self.metrics,
         )
         self._timeout = settings.request_timeout_s
         self._sweeper: asyncio.Task[None] | None = None
@@ -151,6 +166,17 @@ class DataPlane:
 
     # -- the container contract -----------------------------------------------------------
 
+    def served(self, name: str) -> ModelRef:
+        """The reference of a model the container contract serves by ``name``.
+
+        Keys with a ``/`` belong to other areas (an endpoint's model is ``sagemaker/...``):
+        the container routes never reach them, whatever the cache holds.
+        """
+        check_model_name(name)
+        if "/" in name:
+            raise ModelNotFound(f"model {name!r} was not found")
+        return ModelRef(name)
+
     async def register(self, name: str, url: str) -> ModelEntry:
         """SageMaker's LoadModel: register ``name`` at ``url``, then load it.
 
@@ -159,6 +185,10 @@ class DataPlane:
         name being registered answers ModelAlreadyExists.
         """
         check_model_name(name)
+        if "/" in name:
+            raise InvalidModelName(
+                f"model name {name!r} has a '/': names with one are reserved for platform areas"
+            )
         if name in self._registering:
             raise ModelAlreadyExists(f"model {name!r} is being loaded by another request")
         self._registering.add(name)
@@ -199,14 +229,14 @@ class DataPlane:
 
     def describe(self, name: str) -> dict[str, Any]:
         """State of a model the cache holds (loading, ready, failed or quarantined)."""
-        entry = self.cache.get(name)
+        entry = self.cache.get(self.served(name).key)
         if entry is None:
             raise ModelNotFound(f"model {name!r} is not loaded")
         return entry.describe()
 
     def loaded(self) -> list[ModelEntry]:
-        """Models the cache holds, by name."""
-        return self.cache.entries()
+        """Models of the container contract the cache holds, by name."""
+        return [entry for entry in self.cache.entries() if "/" not in entry.name]
 
     async def names(self) -> list[str]:
         """Every model name available: in the store, or registered."""
@@ -237,9 +267,11 @@ class DataPlane:
 
     async def exists(self, name: str) -> bool:
         """Whether a model of that name is known (loaded, in the store or registered)."""
+        check_model_name(name)
+        if "/" in name:
+            return False
         if self.cache.get(name) is not None:
             return True
-        check_model_name(name)
         return await asyncio.to_thread(self.repository.url_of, name) is not None
 
     async def stats(self) -> dict[str, Any]:
@@ -264,6 +296,7 @@ class DataPlane:
     # -- internals --------------------------------------------------------------------------
 
     def _worker_exited(self, worker: WorkerProcess, reason: str, culprits: set[str]) -> None:
+        self.metrics.worker_restarted()
         self.cache.forget_worker(worker, reason, culprits)
 
     async def _preload(self, name: str, *, pinned: bool) -> None:
@@ -285,6 +318,7 @@ def build_dataplane(
     model_store: str,
     registrations: Registrations | None = None,
     store_root: str | None = None,
+    metrics: Metrics | None = None,
 ) -> DataPlane:
     """The model server over ``model_store`` (a folder or fsspec URL), not yet started.
 
@@ -305,4 +339,4 @@ def build_dataplane(
             timeout_s=serving.artifact_timeout_s,
         ),
     )
-    return DataPlane(serving, repository)
+    return DataPlane(serving, repository, metrics)

@@ -7,6 +7,8 @@ tritonclient use it. Versions in paths are accepted and ignored: a model has one
 
 from __future__ import annotations
 
+import time
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,10 +16,9 @@ from starlette.routing import Route
 from modelyard import __version__
 from modelyard.errors import ModelNotFound, ModelyardError, PayloadMalformed
 from modelyard.serving.dataplane import DataPlane
-from modelyard.serving.facade import ModelRef
 from modelyard.serving.protocols.auth import management_guard
 from modelyard.serving.protocols.body import parse_json_object, read_body
-from modelyard.serving.protocols.errors import json_response, render_errors
+from modelyard.serving.protocols.errors import json_response, render_errors, status_for
 
 __all__ = ["HEADER_LENGTH", "routes"]
 
@@ -37,12 +38,15 @@ def routes(dataplane: DataPlane) -> list[Route]:
     limit = dataplane.settings.max_payload_bytes
     errors = render_errors(render_error)
     authorize = management_guard(dataplane.settings.management_token)
+    metrics = dataplane.metrics
 
     async def live(request: Request) -> Response:
         return json_response({"live": True})
 
     async def ready(request: Request) -> Response:
-        return json_response({"ready": dataplane.is_live()})
+        ready = dataplane.is_live()
+        # The spec: 200 means ready, anything else not (probes read only the status).
+        return json_response({"ready": ready}, 200 if ready else 503)
 
     async def server_metadata(request: Request) -> Response:
         return json_response(
@@ -56,7 +60,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
     @errors
     async def model_metadata(request: Request) -> Response:
         name = request.path_params["name"]
-        found = await dataplane.metadata(ModelRef(name))
+        found = await dataplane.metadata(dataplane.served(name))
         return json_response(
             {
                 "name": name,
@@ -88,9 +92,14 @@ def routes(dataplane: DataPlane) -> list[Route]:
                 raise PayloadMalformed(
                     f"invalid Inference-Header-Content-Length {raw_length!r}"
                 ) from None
-        result, headers = await dataplane.infer(
-            ModelRef(request.path_params["name"]), body, header_length
-        )
+        name = request.path_params["name"]
+        started = time.perf_counter()
+        try:
+            result, headers = await dataplane.infer(dataplane.served(name), body, header_length)
+        except ModelyardError as exc:
+            metrics.invoked("", "", name, status_for(exc), None, time.perf_counter() - started)
+            raise
+        metrics.invoked("", "", name, 200, None, time.perf_counter() - started)
         return Response(result, headers=headers)
 
     @errors
@@ -111,7 +120,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
         parse_json_object(await read_body(request, limit))
         name = request.path_params["name"]
         if not dataplane.is_ready(name):  # loading a loaded model is a no-op, as in Triton
-            await dataplane.load(ModelRef(name))
+            await dataplane.load(dataplane.served(name))
         return json_response({})
 
     @errors
@@ -121,7 +130,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
         name = request.path_params["name"]
         if not await dataplane.exists(name):
             raise ModelNotFound(f"model {name!r} was not found")
-        await dataplane.unload(ModelRef(name))  # unloading an unloaded model: a no-op
+        await dataplane.unload(dataplane.served(name))  # unloading an unloaded model: a no-op
         return json_response({})
 
     versioned = "/versions/{version}"

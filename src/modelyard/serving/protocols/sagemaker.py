@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -17,10 +18,9 @@ from starlette.routing import Route
 
 from modelyard.errors import InvalidRequest, ModelyardError, PayloadMalformed
 from modelyard.serving.dataplane import DataPlane
-from modelyard.serving.facade import ModelRef
 from modelyard.serving.protocols.auth import management_guard
 from modelyard.serving.protocols.body import read_body
-from modelyard.serving.protocols.errors import json_response, render_errors
+from modelyard.serving.protocols.errors import json_response, render_errors, status_for
 
 __all__ = ["TARGET_MODEL_HEADER", "routes"]
 
@@ -69,12 +69,19 @@ def routes(dataplane: DataPlane) -> list[Route]:
     limit = dataplane.settings.max_payload_bytes
     errors = render_errors(render_error)
     authorize = management_guard(dataplane.settings.management_token)
+    metrics = dataplane.metrics
 
     async def invoke(request: Request, name: str) -> Response:
         body = await read_body(request, limit)
         content_type = request.headers.get("content-type") or "application/json"
         accept = request.headers.get("accept")
-        answer = await dataplane.invoke(ModelRef(name), body, content_type, accept)
+        started = time.perf_counter()
+        try:
+            answer = await dataplane.invoke(dataplane.served(name), body, content_type, accept)
+        except ModelyardError as exc:
+            metrics.invoked("", "", name, status_for(exc), None, time.perf_counter() - started)
+            raise
+        metrics.invoked("", "", name, 200, answer.model_seconds, time.perf_counter() - started)
         return Response(answer.body, media_type=answer.content_type)
 
     @errors
