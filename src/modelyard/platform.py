@@ -34,6 +34,8 @@ from modelyard.endpoints import Arns, EndpointLimits, EndpointService
 from modelyard.endpoints import control as endpoint_control
 from modelyard.endpoints import openapi as endpoints_openapi
 from modelyard.endpoints import routes as endpoint_routes
+from modelyard.endpoints.capture import CaptureWriter
+from modelyard.endpoints.observers import CaptureObserver, MetricsObserver
 from modelyard.metrics import Metrics
 from modelyard.metrics_routes import metrics_route
 from modelyard.metrics_routes import openapi_part as metrics_openapi
@@ -42,6 +44,7 @@ from modelyard.serving.artifacts import is_local_url
 from modelyard.serving.dataplane import DataPlane, build_dataplane
 from modelyard.serving.protocols import openapi as serving_openapi
 from modelyard.storage.database import Database
+from modelyard.storage.objectstore import open_store
 from modelyard.storage.registrations import ModelRegistrations
 
 __all__ = ["Area", "Platform", "build_model_server", "build_platform"]
@@ -132,12 +135,16 @@ def build_platform(settings: Settings) -> Platform:
     serving = build_dataplane(
         settings, models_url, ModelRegistrations(database), store_root=store_url, metrics=metrics
     )
+    capture = CaptureWriter(
+        open_store(store_url, settings.store_options), settings.capture, metrics=metrics
+    )
     endpoints = EndpointService(
         database=database,
         invoker=serving,
         arns=Arns(region=settings.region, account_id=settings.account_id),
         limits=EndpointLimits(**settings.endpoints.model_dump()),
         drain_timeout_s=settings.serving.request_timeout_s,
+        observers=[CaptureObserver(capture), MetricsObserver(metrics)],
     )
     # Every AWS JSON service answers on POST /, by X-Amz-Target.
     aws_services = [endpoint_control.service(endpoints)]
@@ -147,7 +154,8 @@ def build_platform(settings: Settings) -> Platform:
         models_url=models_url,
         metrics=metrics,
         database=database,
-        areas=[endpoints],
+        # Capture starts before the endpoints that feed it and stops after them.
+        areas=[capture, endpoints],
         routes=_routes(
             serving_routes.routes(serving),
             aws_json.routes(aws_services),

@@ -105,7 +105,7 @@ class Deployer:
                 self.delete(endpoint, None)
                 continue
             serves = status in (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING)
-            split = TrafficSplit(endpoint.current.variants) if serves else None
+            split = _split(endpoint) if serves else None
             self._table.publish(LiveEndpoint(name=endpoint.name, status=status, split=split))
             if status is EndpointStatus.CREATING:
                 self.create(endpoint)
@@ -274,17 +274,25 @@ class Deployer:
         split: TrafficSplit | None = None
         if serves:
             shown = live.split if live is not None else None
-            if shown is not None and shown.deployed == endpoint.current.variants:
+            if (
+                shown is not None
+                and shown.deployed == endpoint.current.variants
+                and shown.capture_document == endpoint.current.data_capture_config
+            ):
                 # A status change alone keeps the split, and its invocations in flight.
                 split = shown
             else:
-                split = TrafficSplit(endpoint.current.variants)
+                split = _split(endpoint)
         return self._table.publish(
             LiveEndpoint(name=endpoint.name, status=endpoint.status, split=split)
         )
 
     async def _db(self, query: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(query, *args)
+
+
+def _split(endpoint: Endpoint) -> TrafficSplit:
+    return TrafficSplit(endpoint.current.variants, endpoint.current.data_capture_config)
 
 
 def _refs(variants: Iterable[DeployedVariant]) -> set[ModelRef]:

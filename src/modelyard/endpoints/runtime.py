@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from modelyard.endpoints.capture_config import CaptureConfig
 from modelyard.endpoints.errors import InvalidTargetModel
 from modelyard.endpoints.traffic import TrafficTable
 from modelyard.errors import (
@@ -90,6 +91,8 @@ class InvocationRecord:
     started_at: float
     #: Seconds it took in the runtime, model included (``answer.model_seconds`` is the model's).
     seconds: float
+    #: What the endpoint's config captures (``None``: nothing, or it failed before routing).
+    capture: CaptureConfig | None = None
 
 
 class InvocationObserver(Protocol):
@@ -118,8 +121,10 @@ class EndpointRuntime:
         clock = time.perf_counter()
         variant_name: str | None = None
         model: ModelRef | None = None
+        capture: CaptureConfig | None = None
         try:
             split = self._table.serving(request.endpoint_name)
+            capture = split.capture
             variant = split.choose(request.target_variant)
             variant_name = variant.name
             model = variant.model_for(request.target_model)
@@ -137,6 +142,7 @@ class EndpointRuntime:
                     error=exc,
                     started_at=started_at,
                     seconds=time.perf_counter() - clock,
+                    capture=capture,
                 )
             )
             raise
@@ -149,6 +155,7 @@ class EndpointRuntime:
                 error=None,
                 started_at=started_at,
                 seconds=time.perf_counter() - clock,
+                capture=capture,
             )
         )
         return InvocationResult(variant_name=variant.name, answer=answer)

@@ -14,23 +14,29 @@ import asyncio
 import bisect
 import contextlib
 import itertools
+import logging
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from modelyard.endpoints.capture_config import CaptureConfig
 from modelyard.endpoints.errors import (
     EndpointNotInService,
     InvalidTargetModel,
     ResourceNotFound,
     VariantNotFound,
 )
+from modelyard.errors import ModelyardError
 from modelyard.serving.facade import ModelRef
 from modelyard.storage.endpoints import DeployedVariant, EndpointStatus
 from modelyard.storage.listing import name_key
 from modelyard.storage.sagemaker_models import ContainerMode
 
 __all__ = ["LiveEndpoint", "TrafficSplit", "TrafficTable", "model_ref", "target_ref"]
+
+logger = logging.getLogger(__name__)
 
 #: Longest model key the model server takes (its names: 1 to 1,024 characters).
 MAX_KEY_LENGTH = 1024
@@ -102,12 +108,31 @@ class LiveVariant:
         return target_ref(self.variant, target)
 
 
+def _capture(document: Mapping[str, Any] | None) -> CaptureConfig | None:
+    if document is None:
+        return None
+    try:
+        config = CaptureConfig.from_api(document)
+    except ModelyardError as exc:  # the control plane checked it: only a bug gets here
+        logger.error("data capture is off: %s", exc.message)
+        return None
+    return config if config.enabled else None
+
+
 class TrafficSplit:
     """One generation of an endpoint's variants, and the weighted choice among them."""
 
-    def __init__(self, variants: Sequence[DeployedVariant]) -> None:
+    def __init__(
+        self,
+        variants: Sequence[DeployedVariant],
+        capture_document: Mapping[str, Any] | None = None,
+    ) -> None:
         #: The variants as deployed.
         self.deployed = tuple(variants)
+        #: The endpoint config's ``DataCaptureConfig``, as given.
+        self.capture_document = capture_document
+        #: What invocations through this split capture, if anything.
+        self.capture = _capture(capture_document)
         self.variants = tuple(LiveVariant(variant=v, ref=model_ref(v)) for v in variants)
         self._by_name = {name_key(v.name): v for v in self.variants}
         weights = [max(0.0, v.variant.current_weight) for v in self.variants]
