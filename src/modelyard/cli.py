@@ -106,6 +106,9 @@ def _announce(settings: Settings, what: str, example: str | None, token: str | N
     console.print(f"  SageMaker container API  {base}/models, {base}/invocations")
     console.print(f"  KServe V2                {base}/v2")
     console.print(f"  Multi Model Server       {base}/predictions/{{model}}")
+    if what == "is up":
+        console.print(f"  SageMaker API (boto3)    endpoint_url={base}")
+    console.print(f"  Metrics, OpenAPI         {base}/metrics, {base}/openapi.json")
     if example:
         console.print("  Try:")
         console.print(

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute
 from modelyard import openapi
 from modelyard.aws import json_protocol as aws_json
 from modelyard.aws import openapi as aws_openapi
+from modelyard.aws.sigv4 import SigV4Verifier
 from modelyard.config import Settings
 from modelyard.endpoints import Arns, EndpointLimits, EndpointService
 from modelyard.endpoints import control as endpoint_control
@@ -148,6 +149,7 @@ def build_platform(settings: Settings) -> Platform:
     )
     # Every AWS JSON service answers on POST /, by X-Amz-Target.
     aws_services = [endpoint_control.service(endpoints)]
+    verifier = _aws_verifier(settings)
     return Platform(
         settings=settings,
         serving=serving,
@@ -158,8 +160,8 @@ def build_platform(settings: Settings) -> Platform:
         areas=[capture, endpoints],
         routes=_routes(
             serving_routes.routes(serving),
-            aws_json.routes(aws_services),
-            endpoint_routes.routes(endpoints),
+            aws_json.routes(aws_services, verifier),
+            endpoint_routes.routes(endpoints, verifier),
             [metrics_route(metrics)],
             openapi.routes(
                 serving_openapi.part(),
@@ -186,6 +188,19 @@ def build_model_server(settings: Settings, model_store: str | Path) -> Platform:
             openapi.routes(serving_openapi.part(), metrics_openapi()),
         ),
     )
+
+
+def _aws_verifier(settings: Settings) -> SigV4Verifier | None:
+    """Signature Version 4 on the AWS APIs, when model management is guarded at all.
+
+    Until the identity area issues access keys, the management token is the secret of
+    every access key: boto3 clients sign with ``aws_secret_access_key=<token>``.
+    """
+    token = settings.serving.management_token
+    if token is None:
+        return None
+    secret = token.get_secret_value()
+    return SigV4Verifier(lambda access_key: secret)
 
 
 def _routes(*groups: Sequence[BaseRoute]) -> list[BaseRoute]:

@@ -19,6 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from modelyard.aws.sigv4 import (
+    IncompleteSignature,
+    InvalidSignature,
+    MissingSignature,
+    UnknownAccessKey,
+)
 from modelyard.errors import InvalidRequest
 
 __all__ = [
@@ -66,6 +72,14 @@ class ErrorCode:
 #: What an error nobody mapped becomes: AWS's own code for a fault of the service.
 INTERNAL_FAILURE = ErrorCode(code="InternalFailure", status=500)
 
+#: The codes every AWS service answers a signature it cannot accept with.
+_SIGNATURE_CODES: dict[type[Exception], ErrorCode] = {
+    MissingSignature: ErrorCode(code="MissingAuthenticationTokenException", status=403),
+    IncompleteSignature: ErrorCode(code="IncompleteSignature", status=400),
+    UnknownAccessKey: ErrorCode(code="UnrecognizedClientException", status=403),
+    InvalidSignature: ErrorCode(code="InvalidSignatureException", status=403),
+}
+
 #: The codes every AWS JSON service answers protocol errors with.
 _PROTOCOL_CODES: dict[type[Exception], ErrorCode] = {
     UnknownOperation: ErrorCode(code="UnknownOperationException", status=400),
@@ -91,7 +105,11 @@ class ErrorTable:
     ) -> None:
         # A REST service (SageMaker Runtime) has no X-Amz-Target to get wrong: it leaves
         # the AWS JSON protocol's own codes out.
-        self._codes = {**(_PROTOCOL_CODES if json_protocol else {}), **codes}
+        self._codes = {
+            **_SIGNATURE_CODES,
+            **(_PROTOCOL_CODES if json_protocol else {}),
+            **codes,
+        }
         self._default = default
 
     def code_for(self, exc: BaseException) -> ErrorCode:

@@ -5,7 +5,7 @@ boto3 calls an AWS JSON operation as::
     POST /
     X-Amz-Target: SageMaker.CreateEndpoint
     Content-Type: application/x-amz-json-1.1
-    Authorization: AWS4-HMAC-SHA256 Credential=...    (not checked here: the gateway's job)
+    Authorization: AWS4-HMAC-SHA256 Credential=...    (checked when a verifier is given)
 
     {"EndpointName": "churn", "EndpointConfigName": "churn-v1"}
 
@@ -37,6 +37,7 @@ from modelyard.aws.errors import (
     MalformedRequest,
     UnknownOperation,
 )
+from modelyard.aws.sigv4 import SigV4Verifier
 from modelyard.errors import ModelyardError
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "error_response",
     "routes",
     "split_target",
+    "verify_request",
 ]
 
 logger = logging.getLogger(__name__)
@@ -87,8 +89,13 @@ def split_target(target: str) -> tuple[str, str]:
     return prefix, operation
 
 
-def routes(services: Sequence[AwsJsonService]) -> list[Route]:
-    """``POST /`` serving every service of ``services`` by its target prefix."""
+def routes(
+    services: Sequence[AwsJsonService], verifier: SigV4Verifier | None = None
+) -> list[Route]:
+    """``POST /`` serving every service of ``services`` by its target prefix.
+
+    With a ``verifier``, every request must carry a valid Signature Version 4.
+    """
     by_prefix = {service.target_prefix: service for service in services}
 
     async def dispatch(request: Request) -> Response:
@@ -100,8 +107,10 @@ def routes(services: Sequence[AwsJsonService]) -> list[Route]:
             handler = service.operations.get(operation) if service is not None else None
             if service is None or handler is None:
                 raise UnknownOperation(f"operation {operation!r} of {prefix!r} is not supported")
-            body = _json_object(await _read(request))
-            answer = await handler(body)
+            raw = await _read(request)
+            if verifier is not None:
+                verify_request(verifier, request, raw)
+            answer = await handler(_json_object(raw))
             return Response(
                 orjson.dumps(answer),
                 media_type=service.content_type,
@@ -122,6 +131,18 @@ def routes(services: Sequence[AwsJsonService]) -> list[Route]:
             )
 
     return [Route("/", dispatch, methods=["POST"])]
+
+
+def verify_request(verifier: SigV4Verifier, request: Request, body: bytes) -> None:
+    """Check ``request``'s Signature Version 4 (raises the domain error if it fails)."""
+    verifier.verify(
+        method=request.method,
+        host=request.headers.get("host", ""),
+        raw_path=request.scope.get("raw_path", b"/").decode("latin-1"),
+        query_string=request.scope.get("query_string", b"").decode("latin-1"),
+        headers=request.headers,
+        body=body,
+    )
 
 
 def error_response(

@@ -56,7 +56,9 @@ def part(services: Sequence[AwsJsonService]) -> OpenApiPart:
                         "How boto3 calls the control planes of AWS services (SageMaker, ...): "
                         "the operation is named by the X-Amz-Target header, its input is the "
                         "JSON body, its output the JSON answer, as the service's API "
-                        "reference describes them. Signatures are not checked."
+                        "reference describes them. When the server has a management token, "
+                        "requests must carry an AWS Signature Version 4 made with it as the "
+                        "secret access key."
                     ),
                     "tags": [_TAG],
                     "parameters": [
@@ -86,6 +88,16 @@ def part(services: Sequence[AwsJsonService]) -> OpenApiPart:
                                 "SerializationException",
                                 "ValidationException",
                                 "ResourceLimitExceeded",
+                                "IncompleteSignature",
+                            ],
+                        ),
+                        "403": _error(
+                            "The request is not signed, or not with a credential the server "
+                            "knows, or its signature does not match.",
+                            [
+                                "MissingAuthenticationTokenException",
+                                "UnrecognizedClientException",
+                                "InvalidSignatureException",
                             ],
                         ),
                         "500": _error("A fault of the service.", ["InternalFailure"]),

@@ -30,6 +30,8 @@ from starlette.routing import Route
 
 from modelyard import errors
 from modelyard.aws.errors import INTERNAL_FAILURE, ErrorCode, ErrorTable
+from modelyard.aws.json_protocol import verify_request
+from modelyard.aws.sigv4 import SigV4Verifier
 from modelyard.endpoints.arns import Arns
 from modelyard.endpoints.errors import (
     EndpointNotInService,
@@ -105,7 +107,7 @@ ERRORS = ErrorTable(
 )
 
 
-def routes(endpoints: EndpointService) -> list[Route]:
+def routes(endpoints: EndpointService, verifier: SigV4Verifier | None = None) -> list[Route]:
     """``POST /endpoints/{name}/invocations``, bound to ``endpoints``."""
     arns = endpoints.arns
 
@@ -114,6 +116,8 @@ def routes(endpoints: EndpointService) -> list[Route]:
         name = request.path_params["name"]
         try:
             parsed = await _parse(request, name)
+            if verifier is not None:
+                verify_request(verifier, request, parsed.body)
             result = await endpoints.invoke(parsed)
         except ClientDisconnect:
             raise

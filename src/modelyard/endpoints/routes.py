@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from modelyard.aws.sigv4 import SigV4Verifier
 from modelyard.endpoints import admin, invocations
 from modelyard.endpoints.service import EndpointService
 
 __all__ = ["routes"]
 
 
-def routes(endpoints: EndpointService) -> list[BaseRoute]:
-    """InvokeEndpoint (``POST /endpoints/{name}/invocations``), then ``GET /admin/endpoints``."""
-    return [*invocations.routes(endpoints), *admin.routes(endpoints)]
+def routes(endpoints: EndpointService, verifier: SigV4Verifier | None = None) -> list[BaseRoute]:
+    """InvokeEndpoint (``POST /endpoints/{name}/invocations``), then ``GET /admin/endpoints``.
+
+    With a ``verifier``, InvokeEndpoint requires a valid Signature Version 4, as boto3's
+    ``sagemaker-runtime`` client sends.
+    """
+    return [*invocations.routes(endpoints, verifier), *admin.routes(endpoints)]
