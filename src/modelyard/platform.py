@@ -15,6 +15,7 @@ with that area's own error renderer.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import Protocol
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from modelyard import openapi
 from modelyard.aws import json_protocol as aws_json
@@ -37,6 +39,7 @@ from modelyard.endpoints import openapi as endpoints_openapi
 from modelyard.endpoints import routes as endpoint_routes
 from modelyard.endpoints.capture import CaptureWriter
 from modelyard.endpoints.observers import CaptureObserver, MetricsObserver
+from modelyard.fastlane import FastLane, Lane
 from modelyard.metrics import Metrics
 from modelyard.metrics_routes import metrics_route
 from modelyard.metrics_routes import openapi_part as metrics_openapi
@@ -48,7 +51,18 @@ from modelyard.storage.database import Database
 from modelyard.storage.objectstore import open_store
 from modelyard.storage.registrations import ModelRegistrations
 
-__all__ = ["Area", "Platform", "build_model_server", "build_platform"]
+__all__ = ["HOT_PATHS", "Area", "Platform", "build_model_server", "build_platform"]
+
+#: The inference routes, most of the traffic: served by ``FastLane`` past the router.
+HOT_PATHS = frozenset(
+    {
+        "/v2/models/{name}/infer",
+        "/models/{name}/invoke",
+        "/invocations",
+        "/predictions/{name}",
+        "/endpoints/{name}/invocations",
+    }
+)
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +95,17 @@ class Platform:
     routes: list[BaseRoute] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        lanes = [
+            Lane.of(route)
+            for route in self.routes
+            if isinstance(route, Route)
+            and route.path in HOT_PATHS
+            and "POST" in (route.methods or ())
+        ]
         #: The ASGI application: its lifespan is the platform's life cycle.
         self.app = Starlette(
             routes=self.routes,
+            middleware=[Middleware(FastLane, lanes=lanes, on_disconnect=_client_gone)],
             exception_handlers={ClientDisconnect: _client_gone, Exception: _unexpected_error},
             lifespan=self._lifespan,
         )
@@ -117,6 +139,12 @@ class Platform:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.start()
+        # What exists now (modules, settings, route tables) lives as long as the process.
+        # Freezing it keeps it out of every later collection: without this, a full
+        # collection walks every object of every library imported and stalls the event
+        # loop for ~80 ms, which is most of the p99 latency under load.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
