@@ -5,12 +5,18 @@ in the request's own event loop. It is the ceiling modelyard is compared with: t
 parsing library (orjson), the same server (uvicorn with uvloop and httptools, one process,
 no access log) and the same model, with no worker processes, cache or protocol layers.
 
-Run: ``python bench/reference_app.py MODEL.joblib PORT``.
+Run: ``python bench/reference_app.py MODEL.joblib PORT`` (one model, whatever the name), or
+``python bench/reference_app.py --lru N STORE PORT``: the model named in the path, loaded
+from ``STORE/<name>/model.joblib`` on a miss into an in-process LRU of ``N`` models (the
+churn case's reference: what a bare server with its own model cache does).
 """
 
 from __future__ import annotations
 
 import sys
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import joblib
@@ -25,10 +31,31 @@ from starlette.routing import Route
 __all__ = ["create_app", "main"]
 
 
-def create_app(model: Any) -> Starlette:
-    """An app whose one route runs ``model.predict_proba`` on the V2 request's first input."""
+class LruModels:
+    """At most ``capacity`` models, loaded from ``store`` on a miss, least recently used out."""
+
+    def __init__(self, store: Path, capacity: int) -> None:
+        self._store = store
+        self._capacity = capacity
+        self._models: OrderedDict[str, Any] = OrderedDict()
+
+    def __call__(self, name: str) -> Any:
+        model = self._models.get(name)
+        if model is not None:
+            self._models.move_to_end(name)
+            return model
+        model = joblib.load(self._store / name / "model.joblib")
+        self._models[name] = model
+        if len(self._models) > self._capacity:
+            self._models.popitem(last=False)
+        return model
+
+
+def create_app(models: Callable[[str], Any]) -> Starlette:
+    """An app whose one route runs ``predict_proba`` of ``models(name)`` on the V2 request."""
 
     async def infer(request: Request) -> Response:
+        model = models(request.path_params["name"])
         body = orjson.loads(await request.body())
         tensor = body["inputs"][0]
         rows = np.asarray(tensor["data"], dtype=np.float64).reshape(tensor["shape"])
@@ -58,9 +85,14 @@ def create_app(model: Any) -> Starlette:
 
 
 def main(argv: list[str]) -> None:
-    """Serve the model at ``argv[0]`` on 127.0.0.1 port ``argv[1]``."""
-    model_path, port = argv[0], int(argv[1])
-    app = create_app(joblib.load(model_path))
+    """Serve one model (``MODEL PORT``) or an LRU of models (``--lru N STORE PORT``)."""
+    if argv[0] == "--lru":
+        capacity, store, port = int(argv[1]), Path(argv[2]), int(argv[3])
+        app = create_app(LruModels(store, capacity))
+    else:
+        model = joblib.load(argv[0])
+        port = int(argv[1])
+        app = create_app(lambda name: model)
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -17,23 +17,41 @@ TARGETS = {
     "many_models_ratio_to_single": ">= 0.5 with 0 errors",
     "cold_load_overhead_ms": "<= 20",
     "idle_pss_mb": "<= 150",
+    "pinned_c64_ratio": ">= 1.5",
+    "pinned_c64_not_below_c8": "c64 rps >= c8 rps",
+    "pinned_c64_p99_vs_reference": "<= reference p99",
+    "churn_ratio": ">= 1.0 with 0 errors",
 }
 
 
 def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Each target with its measured value and whether it passes."""
     many = results["many_models"]
+    pinned = results["pinned"]["cases"]
+    churn = results["churn"]
     values = {
         "c64_ratio": results["single"]["c64"]["ratio"],
         "many_models_ratio_to_single": many["ratio_to_single"],
         "cold_load_overhead_ms": results["cold_load_overhead_ms"],
         "idle_pss_mb": results["idle_pss_mb"],
+        "pinned_c64_ratio": pinned["c64"]["ratio"],
+        "pinned_c64_not_below_c8": round(
+            pinned["c64"]["modelyard_rps"] / pinned["c8"]["modelyard_rps"], 3
+        ),
+        "pinned_c64_p99_vs_reference": round(
+            pinned["c64"]["p99_ms"] / pinned["c64"]["reference_p99_ms"], 3
+        ),
+        "churn_ratio": churn["ratio"],
     }
     passed = {
         "c64_ratio": values["c64_ratio"] >= 0.8,
         "many_models_ratio_to_single": many["ratio_to_single"] >= 0.5 and many["errors"] == 0,
         "cold_load_overhead_ms": values["cold_load_overhead_ms"] <= 20,
         "idle_pss_mb": values["idle_pss_mb"] <= 150,
+        "pinned_c64_ratio": values["pinned_c64_ratio"] >= 1.5,
+        "pinned_c64_not_below_c8": values["pinned_c64_not_below_c8"] >= 1.0,
+        "pinned_c64_p99_vs_reference": values["pinned_c64_p99_vs_reference"] <= 1.0,
+        "churn_ratio": churn["ratio"] >= 1.0 and churn["errors"] == 0,
     }
     return {k: {"target": TARGETS[k], "value": values[k], "pass": passed[k]} for k in TARGETS}
 
@@ -81,7 +99,22 @@ def print_report(results: dict[str, Any]) -> None:
         f"Python {machine['python']}, {results['elapsed_s']} s, load average "
         f"{machine['loadavg_before']} before, {machine['loadavg_after']} after)"
     )
-    single = Table(title="single model (lr): modelyard vs bare Starlette")
+    console.print(_cases_table("single model (lr): modelyard vs bare Starlette", results["single"]))
+    console.print(
+        _cases_table("pinned: servers on one CPU, wrk on the other", results["pinned"]["cases"])
+    )
+    churn = results["churn"]
+    console.print(
+        f"churn (pinned, Zipf 1.0 over {churn['names']} names, {churn['max_loaded']} loaded, "
+        f"c{churn['concurrency']}): modelyard {churn['modelyard_rps']:.0f} rps vs in-process "
+        f"LRU {churn['reference_rps']:.0f} rps, ratio {churn['ratio']:.2f}, p99 "
+        f"{churn['p99_ms']:.1f} vs {churn['reference_p99_ms']:.1f} ms, errors {churn['errors']}"
+    )
+    _print_rest(console, results)
+
+
+def _cases_table(title: str, cases: dict[str, Any]) -> Table:
+    single = Table(title=title)
     for column in (
         "case",
         "modelyard rps",
@@ -94,7 +127,7 @@ def print_report(results: dict[str, Any]) -> None:
         "errors",
     ):
         single.add_column(column, justify="right")
-    for case, row in results["single"].items():
+    for case, row in cases.items():
         single.add_row(
             case,
             f"{row['modelyard_rps']:.0f}",
@@ -106,8 +139,10 @@ def print_report(results: dict[str, Any]) -> None:
             f"{row['reference_p99_ms']:.2f}",
             str(row["errors"]),
         )
-    console.print(single)
+    return single
 
+
+def _print_rest(console: Console, results: dict[str, Any]) -> None:
     many = results["many_models"]
     raw = results["cold_load_raw"]
     other = Table(title="many models, cold loads, memory")

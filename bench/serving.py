@@ -10,9 +10,15 @@ Run ``.venv/bin/python bench/serving.py [--quick]`` (full < ~6 min, quick < 60 s
    ``c1``, ``c8``, ``c64`` (one row, that many connections) and ``b32`` (32 rows, 8 conns)
    on both, taking the two servers in turn case by case;
 4. restarts modelyard with room for ~100 models and sends a Zipf(1.0) mix over the 1,000
-   names at concurrency 64.
+   names at concurrency 64;
+5. *pinned*: the same single-model cases with each server's process tree on one CPU
+   (``taskset``) and wrk on the other: what the design costs, apart from a second core;
+6. *churn*, pinned: Zipf(1.0) over 200 of the names at concurrency 64, with at most 50
+   models loaded, against the reference serving the same names through an in-process
+   LRU of 50 models (``reference_app.py --lru``).
 
-It prints a table and writes ``bench/results/serving.json`` with the targets and whether
+``--pin`` runs steps 5 and 6 alone and writes them into the results of an earlier run.
+It prints tables and writes ``bench/results/serving.json`` with the targets and whether
 they pass. Servers run in their own process groups and are killed on any exit.
 """
 
@@ -43,7 +49,7 @@ from procs import (
     wait_http,
 )
 from report import best, print_report, single_table, verdicts
-from servers import loaded_models, start_modelyard, start_reference
+from servers import SERVER_CPU, loaded_models, start_modelyard, start_reference
 from wrk import WrkResult, fixed_body_script, run_wrk, v2_body, wrk_path, zipf_script
 
 BENCH = Path(__file__).resolve().parent
@@ -54,6 +60,11 @@ N_COPIES = 1000
 CASES = {"c1": (1, 1), "c8": (8, 1), "c64": (64, 1), "b32": (8, 32)}
 #: Concurrency of the many-models run; its ratio is taken against this single case.
 MANY_CASE = "c64"
+#: The churn case: Zipf over this many names, at most this many loaded.
+CHURN_NAMES = 200
+CHURN_LOADED = 50
+#: The CPU wrk runs on in the pinned steps (the servers run on ``SERVER_CPU``).
+WRK_CPU = "1" if SERVER_CPU == "0" else "0"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,13 +129,15 @@ def copy_model(root: Path) -> None:
 
 
 def measure_cases(
-    servers: dict[str, Server], bodies: dict[str, str], mode: Mode
+    servers: dict[str, Server], bodies: dict[str, str], mode: Mode, cpu: str | None = None
 ) -> dict[str, dict[str, list[WrkResult]]]:
     """Run every single-model case on each server's ``lr``; every round of each, by server.
 
     The servers take turns within each case, round by round, so that a drift in the
-    machine's background load does not land on one side of the ratio.
+    machine's background load does not land on one side of the ratio. With ``cpu``, wrk
+    runs there, with one thread.
     """
+    threads = 1 if cpu is not None else None
     results: dict[str, dict[str, list[WrkResult]]] = {label: {} for label in servers}
     for i, (case, (connections, _)) in enumerate(CASES.items()):
         script = fixed_body_script(bodies[case])
@@ -136,6 +149,8 @@ def measure_cases(
                     connections=connections,
                     seconds=mode.warmup,
                     workdir=server.workdir,
+                    threads=threads,
+                    cpu=cpu,
                 )
             results[label][case] = []
         for _ in range(mode.rounds):
@@ -146,6 +161,8 @@ def measure_cases(
                     connections=connections,
                     seconds=mode.seconds,
                     workdir=server.workdir,
+                    threads=threads,
+                    cpu=cpu,
                 )
                 results[label][case].append(result)
     return results
@@ -271,6 +288,111 @@ def measure_many(
     }
 
 
+# -- steps 5 and 6: pinned --------------------------------------------------------------
+
+
+def measure_pinned(
+    store: Path, workdir: Path, bodies: dict[str, str], mode: Mode
+) -> dict[str, Any]:
+    """The single-model cases with each server on ``SERVER_CPU`` and wrk on ``WRK_CPU``."""
+    reference = start_reference(store, workdir, pin=True)
+    mine = start_modelyard(store, workdir, pin=True)
+    try:
+        wait_http(reference.url + "/ping", server=reference)
+        time.sleep(1.0)  # the worker's own start-up, before anything is measured
+        pinned = measure_cases(
+            {"modelyard": mine, "reference": reference}, bodies, mode, cpu=WRK_CPU
+        )
+        pss = pss_tree_mb(mine.pid)
+    finally:
+        mine.stop()
+        reference.stop()
+    table = single_table(pinned["modelyard"], pinned["reference"])
+    return {"cases": table, "pss_after_mb": round(pss, 1)}
+
+
+def measure_churn(store: Path, workdir: Path, body: str, mode: Mode) -> dict[str, Any]:
+    """Zipf(1.0) over ``CHURN_NAMES`` names, ``CHURN_LOADED`` loaded at most, both pinned.
+
+    modelyard's memory budget is ample: the model count is what binds, as in the LRU.
+    """
+    names = [f"m{i:04d}" for i in range(CHURN_NAMES)]
+    env = {
+        "MODELYARD_SERVING__MAX_LOADED_MODELS": str(CHURN_LOADED),
+        "MODELYARD_SERVING__MEMORY_BUDGET_MB": "4096",
+    }
+    reference = start_reference(store, workdir, pin=True, lru=CHURN_LOADED)
+    mine = start_modelyard(store, workdir, env, pin=True)
+    servers = {"modelyard": mine, "reference": reference}
+    script = zipf_script(body, names)
+    connections = CASES[MANY_CASE][0]
+    rounds: dict[str, list[WrkResult]] = {"modelyard": [], "reference": []}
+    try:
+        wait_http(reference.url + "/ping", server=reference)
+        for server in servers.values():
+            run_wrk(
+                server.url + "/v2/models/m0000/infer",
+                script,
+                connections=connections,
+                seconds=mode.warmup,
+                workdir=workdir,
+                threads=1,
+                cpu=WRK_CPU,
+            )
+        for _ in range(mode.rounds):
+            for label, server in servers.items():
+                rounds[label].append(
+                    run_wrk(
+                        server.url + "/v2/models/m0000/infer",
+                        script,
+                        connections=connections,
+                        seconds=mode.seconds,
+                        workdir=workdir,
+                        threads=1,
+                        cpu=WRK_CPU,
+                    )
+                )
+        resident = loaded_models(mine)
+    finally:
+        mine.stop()
+        reference.stop()
+    m, r = best(rounds["modelyard"]), best(rounds["reference"])
+    return {
+        "names": CHURN_NAMES,
+        "max_loaded": CHURN_LOADED,
+        "concurrency": connections,
+        "modelyard_rps": round(m.rps, 1),
+        "reference_rps": round(r.rps, 1),
+        "ratio": round(m.rps / r.rps, 3),
+        "p50_ms": round(m.p50_ms, 3),
+        "p99_ms": round(m.p99_ms, 3),
+        "reference_p50_ms": round(r.p50_ms, 3),
+        "reference_p99_ms": round(r.p99_ms, 3),
+        "errors": sum(x.errors for x in rounds["modelyard"]),
+        "reference_errors": sum(x.errors for x in rounds["reference"]),
+        "loaded_at_end": resident,
+    }
+
+
+def run_pinned(mode: Mode, started: float) -> dict[str, Any]:
+    """Steps 5 and 6 in a fresh temporary store; their section of the results."""
+    with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp, servers_stopped():
+        workdir = Path(tmp)
+        store = workdir / "store"
+        store.mkdir()
+        bodies = build_model(store)
+        copy_model(store)
+        print(f"[5/6 {time.monotonic() - started:5.1f} s] pinned single-model cases", flush=True)
+        pinned = measure_pinned(store, workdir, bodies, mode)
+        print(
+            f"[6/6 {time.monotonic() - started:5.1f} s] pinned churn: {CHURN_NAMES} names, "
+            f"{CHURN_LOADED} loaded",
+            flush=True,
+        )
+        churn = measure_churn(store, workdir, bodies["c1"], mode)
+    return {"pinned": pinned, "churn": churn}
+
+
 # -- putting it together -----------------------------------------------------------------
 
 
@@ -279,7 +401,7 @@ def run(mode: Mode) -> dict[str, Any]:
     started = time.monotonic()
 
     def step(number: int, what: str) -> None:
-        print(f"[{number}/4 {time.monotonic() - started:5.1f} s] {what}", flush=True)
+        print(f"[{number}/6 {time.monotonic() - started:5.1f} s] {what}", flush=True)
 
     load_before = os.getloadavg()[0]
     if load_before > 0.5:
@@ -328,6 +450,7 @@ def run(mode: Mode) -> dict[str, Any]:
         "single": single_table(single["modelyard"], single["reference"]),
         "many_models": many,
         **fresh,
+        **run_pinned(mode, started),
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     results["targets"] = verdicts(results)
@@ -337,7 +460,13 @@ def run(mode: Mode) -> dict[str, Any]:
 def main() -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short runs (< 60 s in all)")
+    parser.add_argument("--quick", action="store_true", help="short runs")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="only the pinned steps (one CPU for the servers, one for wrk), written into "
+        "the results of an earlier run",
+    )
     args = parser.parse_args()
     if wrk_path() is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
@@ -346,8 +475,18 @@ def main() -> int:
     # is set too because a shell starts background jobs with it ignored.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    mode = QUICK if args.quick else FULL
     try:
-        results = run(QUICK if args.quick else FULL)
+        if args.pin:
+            if not RESULTS.exists():
+                print(f"--pin adds to {RESULTS}: run the full benchmark first", file=sys.stderr)
+                return 2
+            started = time.monotonic()
+            results = json.loads(RESULTS.read_text())
+            results.update(run_pinned(mode, started))
+            results["targets"] = verdicts(results)
+        else:
+            results = run(mode)
     except KeyboardInterrupt:
         print("interrupted; servers stopped", file=sys.stderr)
         return 130

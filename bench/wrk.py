@@ -161,14 +161,19 @@ def run_wrk(
     seconds: float,
     workdir: Path,
     threads: int | None = None,
+    cpu: str | None = None,
 ) -> WrkResult:
-    """Run wrk against ``url`` with ``script`` and return its figures."""
+    """Run wrk against ``url`` with ``script`` and return its figures.
+
+    With ``cpu``, wrk runs on that CPU only (the pinned mode: the server on the other).
+    """
     binary = wrk_path()
     assert binary is not None, "wrk is not installed"
     threads = threads or min(2, connections)
     script_path = workdir / "script.lua"
     script_path.write_text(script)
     command = [
+        *(["taskset", "-c", cpu] if cpu is not None else []),
         binary,
         f"-t{threads}",
         f"-c{connections}",

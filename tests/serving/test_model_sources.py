@@ -339,3 +339,26 @@ def test_area_keys_are_out_of_reach_of_the_container_routes(
         assert "'/'" in assert_sagemaker_error(response, 400, "InvalidModelName")
         target = {"X-Amzn-SageMaker-Target-Model": "sagemaker/lr"}
         assert client.post("/invocations", json=[1], headers=target).status_code == 404
+
+
+def test_a_link_repointed_after_registration_is_checked_again_at_the_next_load(
+    store: Path, tmp_path: Path, start_server: StartServer
+) -> None:
+    allowed = tmp_path / "allowed"
+    sum_model(allowed, "real")
+    outside = marker_model(tmp_path / "outside", tmp_path / "ran")
+    link = allowed / "current"
+    link.symlink_to(allowed / "real")
+    url = start_server(
+        store, allowed_model_urls=[f"file://{os.path.realpath(allowed)}/.*"], max_loaded_models=1
+    )
+    with httpx.Client(base_url=url) as client:
+        body = {"model_name": "cur", "url": str(link)}
+        assert client.post("/models", json=body).status_code == 200
+        assert client.post("/models/cur/invoke", json=[1, 2]).json() == [3.0]
+        assert client.post("/models/lr/invoke", json=[1]).status_code == 200  # evicts cur
+        link.unlink()
+        link.symlink_to(outside)
+        refused = client.post("/models/cur/invoke", json=[1, 2])
+        assert_sagemaker_error(refused, 403, "ModelUrlNotAllowed")
+    assert not (tmp_path / "ran").exists()

@@ -70,11 +70,6 @@ def _in_flight(worker: WorkerProcess) -> int:
     return worker.in_flight
 
 
-def _ignore_outcome(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved: a failed unload of a dead worker is no news
-
-
 class ModelCache:
     """Resident models across the worker pool, loaded on demand, evicted by memory."""
 
@@ -286,7 +281,8 @@ class ModelCache:
         entry = self._entries.get(name)
         if entry is not None:
             if entry.state is ModelState.LOADING and entry.loading is not None:
-                return await self._await_load(entry)  # single flight: share the load under way
+                # Single flight: share the load under way.
+                return await self._await_load(entry, pipelined=not explicit)
             if entry.state is ModelState.READY:
                 return entry.worker  # type: ignore[return-value]
             failed_recently = entry.state is ModelState.FAILED and time.monotonic() < entry.retry_at
@@ -314,6 +310,7 @@ class ModelCache:
             pinned=name in self._pinned,
             replicas=self._replicas_wanted.get(name, 1),
             loading=loop.create_future(),
+            sent=loop.create_future(),
         )
         self._entries[name] = entry
         # The load runs in a task of its own: a client that goes away (cancelling its
@@ -321,13 +318,24 @@ class ModelCache:
         task = loop.create_task(self._run_load(entry, model))
         self._load_tasks.add(task)
         task.add_done_callback(self._load_tasks.discard)
-        return await self._await_load(entry)
+        return await self._await_load(entry, pipelined=not explicit)
 
-    async def _await_load(self, entry: ModelEntry) -> WorkerProcess:
-        """Wait for ``entry``'s load; the worker, protected from eviction until returned."""
-        assert entry.loading is not None
+    async def _await_load(self, entry: ModelEntry, *, pipelined: bool) -> WorkerProcess:
+        """Wait for ``entry``'s load; the worker, protected from eviction until returned.
+
+        ``pipelined``: return as soon as the load has been sent to its worker. A request
+        written then reaches the worker after the load and is answered once the model
+        is in, which saves a round trip to the worker on every miss; should the load
+        fail, the request fails with ModelNotResident and ``request`` meets the load's
+        error on its next try.
+        """
+        assert entry.loading is not None and entry.sent is not None
         entry.waiters += 1
         try:
+            if pipelined:
+                worker = await asyncio.shield(entry.sent)
+                if worker.is_alive and not entry.loading.done():
+                    return worker
             await asyncio.shield(entry.loading)
             # No await between here and the caller writing its request to the worker.
             return self._ready_worker(entry.name)
@@ -360,6 +368,13 @@ class ModelCache:
                 f"model {entry.name!r}: the load failed: {type(exc).__name__}: {exc}"
             )
         finally:
+            sent = entry.sent
+            if sent is not None and not sent.done():
+                if failure is not None:
+                    sent.set_exception(failure)
+                    sent.exception()  # retrieved: waiters meet it through ``loading``
+                else:
+                    sent.set_result(entry.workers[0])
             if failure is not None:
                 remembered = not isinstance(failure, (*_FORGOTTEN, RequestNotStarted))
                 if entry.state is not ModelState.READY and remembered:
@@ -447,11 +462,22 @@ class ModelCache:
             self._spawn_replicas(entry)
 
     async def _send_load(self, entry: ModelEntry, model_dir: str) -> dict[str, Any]:
-        """Load into a worker; a worker that dies before starting the load is replaced."""
+        """Load into a worker; a worker that dies before starting the load is replaced.
+
+        Requests may follow the load to its worker without waiting for its answer only
+        when the model is known to fit: a model measured before, within the budget (a
+        first load may turn out too large, and must then answer no request).
+        """
+        known = self._estimates.get(entry.name)
+        pipeline = known is not None and known <= self.limits.memory_budget_bytes
         for _ in range(5):
             worker = await self._pool.place()
             worker.models.add(entry.name)
             entry.workers = [worker]
+            if entry.sent is not None and not entry.sent.done() and pipeline:
+                # The waiters resume after this coroutine's next await, by which time the
+                # Load below is queued: their requests follow it to the worker.
+                entry.sent.set_result(worker)
             try:
                 info: dict[str, Any] = await worker.request(
                     Load(entry.name, model_dir), timeout=self.limits.load_timeout_s
@@ -603,4 +629,4 @@ class ModelCache:
         # Requests already written to this worker are answered before the unload, and
         # nothing needs to wait for it: frames to one worker are handled in order.
         with contextlib.suppress(ModelyardError):
-            worker.send(Unload(name)).add_done_callback(_ignore_outcome)
+            worker.notify(Unload(name))

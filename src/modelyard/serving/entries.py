@@ -63,6 +63,8 @@ class ModelEntry:
     retry_at: float = 0.0
     #: Resolved when the load in progress ends.
     loading: asyncio.Future[None] | None = field(default=None, repr=False)
+    #: Resolved with the worker as soon as the load is sent to it (requests may follow).
+    sent: asyncio.Future[WorkerProcess] | None = field(default=None, repr=False)
     #: Requests waiting for this load to send themselves: until they have, a fresh model
     #: is not evicted (else, with more models in use than slots, loads evict each other
     #: before anyone is answered).

@@ -17,6 +17,7 @@ the load loudly instead of being ignored.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,17 +95,22 @@ class ModelSettings(BaseModel):
     """Free-form parameters for the model's own code."""
 
 
+#: The settings of a folder without a settings file (frozen: one instance serves all).
+_DEFAULT = ModelSettings()
+
+
 def read_model_settings(name: str, model_dir: Path) -> ModelSettings:
     """Read ``model_dir/model-settings.json``; defaults when the file is absent.
 
     Raises ``ModelLoadFailed`` naming the model, the file and the offending key.
     """
-    path = model_dir / MODEL_SETTINGS_FILE
-    if not path.is_file():
-        return ModelSettings()
+    path = os.path.join(model_dir, MODEL_SETTINGS_FILE)
+    if not os.path.isfile(path):  # os.path, not pathlib: this runs at every (re)load
+        return _DEFAULT
     where = f"model {name!r}: {MODEL_SETTINGS_FILE}"
     try:
-        raw = json.loads(path.read_bytes())
+        with open(path, "rb") as file:
+            raw = json.loads(file.read())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelLoadFailed(f"{where} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):

@@ -50,7 +50,7 @@ from modelyard.serving.ipc import (
     encode_frame,
 )
 from modelyard.serving.memory import pss_bytes, rss_bytes
-from modelyard.serving.worker import MARKER
+from modelyard.serving.worker import MARKER, NO_ANSWER
 
 __all__ = ["WorkerExit", "WorkerPool", "WorkerProcess"]
 
@@ -198,6 +198,18 @@ class WorkerProcess:
             future.get_loop().call_soon(self._flush)
         outbox.append(encode_frame(request_id, frame))
         return future
+
+    def notify(self, frame: Frame) -> None:
+        """Send a frame that wants no answer (an eviction's Unload): id 0, nothing pending.
+
+        Like ``send``, it is written after every frame sent before it.
+        """
+        if not self.is_alive:
+            raise WorkerCrashed(self._exit_reason or f"worker {self.index} is not running")
+        outbox = self._outbox
+        if not outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        outbox.append(encode_frame(NO_ANSWER, frame))
 
     def _flush(self) -> None:
         outbox, self._outbox = self._outbox, []

@@ -15,10 +15,12 @@ event loop run them in a thread (``fetch`` does so itself).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -125,6 +127,8 @@ class ModelRepository:
         self._store_options = store_options or {}
         self._local_root = local_path(self.store_url) if is_local_url(self.store_url) else None
         self._remote_store: ObjectStore | None = None
+        #: Local artifacts fetched, by (key, area URL): trusted while unchanged.
+        self._fetched: dict[tuple[str, str | None], _Fetched] = {}
 
     def names(self) -> list[str]:
         """Every model name available: in the store, or registered."""
@@ -166,11 +170,13 @@ class ModelRepository:
             raise ModelAlreadyExists(
                 f"model {name!r} is a model of the store and cannot be registered elsewhere"
             )
+        self._fetched.pop((name, None), None)
         self.registrations.add(name, url)
         return True
 
     def deregister(self, name: str) -> bool:
         """Forget a registration; whether there was one."""
+        self._fetched.pop((name, None), None)
         return self.registrations.remove(name)
 
     def is_registered(self, name: str) -> bool:
@@ -191,7 +197,18 @@ class ModelRepository:
         """Make ``model`` a local folder: returns (folder, url, artifact bytes).
 
         Runs in a thread, within the artifact limits: nothing here blocks the event loop.
+        A local artifact fetched before, whose file or folder is unchanged since (one
+        ``stat`` says so), is answered at once: reloads of evicted models are the hot
+        path when many models share a small budget, and a thread hop costs more than the
+        rest of such a reload.
         """
+        known = self._fetched.get((model.key, model.url))
+        if known is not None:
+            try:
+                if _stamp(known.source) == known.stamp:
+                    return known.answer
+            except OSError:
+                pass
         try:
             return await asyncio.wait_for(
                 asyncio.to_thread(self.fetch_now, model), self.limits.timeout_s + 5
@@ -208,18 +225,31 @@ class ModelRepository:
         check_model_name(name)
         if model.url is not None:
             # An area's model: the URL is the area's, checked again at each load.
-            return self._fetch_from(name, model.url, self.policy.check(name, model.url))
-        registration = self.registrations.get(name)
-        if registration is not None:
-            # Checked again at each load: a path may have become a link elsewhere since.
-            url = registration.url
+            url = model.url
             source = self.policy.check(name, url)
         else:
-            found = self._store_url_of(name)
-            if found is None:
-                raise ModelNotFound(f"model {name!r} was not found in the model store")
-            url = source = found
-        return self._fetch_from(name, url, source)
+            registration = self.registrations.get(name)
+            if registration is not None:
+                # Checked again at each load: a path may have become a link elsewhere since.
+                url = registration.url
+                source = self.policy.check(name, url)
+            else:
+                found = self._store_url_of(name)
+                if found is None:
+                    raise ModelNotFound(f"model {name!r} was not found in the model store")
+                url = source = found
+        # The stamp is taken before the artifact is read: a change while reading it makes
+        # the next fetch read it again rather than trust what was read.
+        stamp: tuple[int, int, int, int] | None = None
+        if is_local_url(url):
+            with contextlib.suppress(OSError):  # nothing there: _fetch_from says so
+                stamp = _stamp(url)
+        answer = self._fetch_from(name, url, source)
+        if stamp is not None:
+            if len(self._fetched) >= _MAX_FETCHED:
+                self._fetched.clear()
+            self._fetched[(name, model.url)] = _Fetched(source=url, stamp=stamp, answer=answer)
+        return answer
 
     def _fetch_from(self, name: str, url: str, source: str) -> tuple[str, str, int]:
         if is_local_url(source):
@@ -334,6 +364,27 @@ class ModelRepository:
         finally:
             shutil.rmtree(download_dir, ignore_errors=True)
         return str(target), url, measure_folder(name, target, self.limits)
+
+
+#: Most fetches remembered (a few hundred bytes each).
+_MAX_FETCHED = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A local artifact made a folder, and how its source looked then."""
+
+    #: The URL as registered or found (a link in it is followed by the stamp's stat).
+    source: str
+    #: Device, inode, size and modification time of what ``source`` names.
+    stamp: tuple[int, int, int, int]
+    #: What ``fetch`` answered.
+    answer: tuple[str, str, int]
+
+
+def _stamp(url: str) -> tuple[int, int, int, int]:
+    info = os.stat(local_path(url))  # follows links: a link pointed elsewhere changes it
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _split_url(url: str) -> tuple[str, str]:

@@ -46,10 +46,13 @@ from modelyard.serving.ipc import (
 )
 from modelyard.serving.memory import RSS_NOISE_BYTES, OwnRss, release_free_memory
 
-__all__ = ["MARKER", "library_modules", "run"]
+__all__ = ["MARKER", "NO_ANSWER", "library_modules", "run"]
 
 #: The marker's layout: id of the last request the worker started.
 MARKER = struct.Struct("<Q")
+
+#: Request id of a frame that wants no answer (request ids start at 1).
+NO_ANSWER = 0
 
 #: Where library modules live: a module imported from here may be warmed in the template.
 _LIBRARY_ROOTS = tuple(
@@ -289,11 +292,13 @@ def serve(sock: socket.socket, marker: mmap.mmap | None = None) -> None:
                 # run's, and every later request is known not to have started.
                 mark(shared, 0, max(request_id for request_id, _ in run))
             outcomes = state.answer(run)
-            sendall(
-                b"".join(
-                    _reply(rid, outcome) for (rid, _), outcome in zip(run, outcomes, strict=True)
-                )
+            answers = b"".join(
+                _reply(rid, outcome)
+                for (rid, _), outcome in zip(run, outcomes, strict=True)
+                if rid != NO_ANSWER
             )
+            if answers:
+                sendall(answers)
 
 
 def run(sock: socket.socket, marker_fd: int, memory_limit: int) -> None:

@@ -11,6 +11,7 @@ estimators that pickle round-trip are kept.
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,8 +32,9 @@ class ReloadCache:
 
     def load(self, path: Path, loader: Callable[[Path], Any]) -> Any:
         """``loader(path)``, or a copy of what it returned before for this very file."""
-        stat = path.stat()
-        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        name = os.fspath(path)
+        stat = os.stat(name)
+        key = (name, stat.st_mtime_ns, stat.st_size)
         data = self._items.get(key)
         if data is not None:
             self._items.move_to_end(key)

