@@ -108,26 +108,43 @@ def _lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
 
 
-def fixed_body_script(body: str) -> str:
-    """A script that POSTs ``body`` as JSON on every request to the URL's path."""
-    return (
-        'wrk.method = "POST"\n'
-        f"wrk.body = {_lua_string(body)}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n' + _DONE.replace("@MARKER@", MARKER)
-    )
+def fixed_body_script(
+    body: str, content_type: str = "application/json", headers: dict[str, str] | None = None
+) -> str:
+    """A script that POSTs ``body`` (of ``content_type``, with ``headers``) to the URL's path."""
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {_lua_string(body)}",
+        f'wrk.headers["Content-Type"] = {_lua_string(content_type)}',
+        # Spaces inside the brackets: "[[" would open a Lua long string.
+        *(
+            f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}"
+            for k, v in (headers or {}).items()
+        ),
+    ]
+    return "\n".join(lines) + "\n" + _DONE.replace("@MARKER@", MARKER)
 
 
-def zipf_script(body: str, names: list[str], s: float = 1.0, seed: int = 12345) -> str:
+def zipf_script(
+    body: str,
+    names: list[str],
+    s: float = 1.0,
+    seed: int = 12345,
+    *,
+    path: str = "/v2/models/{name}/infer",
+    content_type: str = "application/json",
+) -> str:
     """A script that POSTs ``body`` to a model drawn per request from Zipf(s) over ``names``.
 
-    Rank 1 is ``names[0]``. The CDF is computed once per thread; each thread seeds its
-    generator with ``seed`` plus its index, so runs repeat.
+    Rank 1 is ``names[0]``; ``path`` places the name. The CDF is computed once per thread;
+    each thread seeds its generator with ``seed`` plus its index, so runs repeat.
     """
     name_list = ",".join(f'"{n}"' for n in names)
+    before, _, after = path.partition("{name}")
     return f"""
 local names = {{{name_list}}}
 local body = {_lua_string(body)}
-local headers = {{["Content-Type"] = "application/json"}}
+local headers = {{["Content-Type"] = {_lua_string(content_type)}}}
 local cdf = {{}}
 local total = 0
 for k = 1, #names do total = total + 1 / (k ^ {s}) ; cdf[k] = total end
@@ -148,7 +165,7 @@ local function pick()
 end
 
 function request()
-  return wrk.format("POST", "/v2/models/" .. pick() .. "/infer", headers, body)
+  return wrk.format("POST", {_lua_string(before)} .. pick() .. {_lua_string(after)}, headers, body)
 end
 """ + _DONE.replace("@MARKER@", MARKER)
 

@@ -20,7 +20,6 @@ and a body that is not a JSON object ``SerializationException``, never a 500.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from modelyard.aws.errors import (
 )
 from modelyard.aws.sigv4 import SigV4Verifier
 from modelyard.errors import ModelyardError
+from modelyard.ids import uuid4_string
 
 __all__ = [
     "MAX_REQUEST_BYTES",
@@ -99,7 +99,7 @@ def routes(
     by_prefix = {service.target_prefix: service for service in services}
 
     async def dispatch(request: Request) -> Response:
-        request_id = str(uuid.uuid4())
+        request_id = uuid4_string()
         service: AwsJsonService | None = None
         try:
             prefix, operation = split_target(request.headers.get("x-amz-target", ""))

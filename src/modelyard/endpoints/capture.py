@@ -53,6 +53,7 @@ import orjson
 
 from modelyard.config import CaptureSettings
 from modelyard.endpoints.capture_config import CaptureConfig, CaptureEncoding, CaptureMode
+from modelyard.ids import uuid4_strings
 from modelyard.storage.objectstore import ObjectStore
 
 __all__ = [
@@ -343,7 +344,11 @@ class CaptureWriter:
         times: dict[int, str] = {}
         for (destination, endpoint, variant, _), records in groups.items():
             try:
-                data = b"".join(_line(pending, times) for pending in records)
+                ids = uuid4_strings(len(records))
+                data = b"".join(
+                    _line(pending, times, event_id)
+                    for pending, event_id in zip(records, ids, strict=True)
+                )
                 first = min(pending.inference_time for pending in records)
                 key = _object_key(destination, endpoint, variant, first)
                 self._store.put(key, data)
@@ -378,10 +383,11 @@ class CaptureWriter:
 # -- the record format -------------------------------------------------------------------
 
 
-def _line(pending: _Pending, times: dict[int, str]) -> bytes:
+def _line(pending: _Pending, times: dict[int, str], fresh_id: str) -> bytes:
     """One capture record, as a JSON line (field order as SageMaker writes it).
 
-    ``times`` memoises ``inferenceTime`` strings by epoch second.
+    ``times`` memoises ``inferenceTime`` strings by epoch second; ``fresh_id`` is the
+    ``eventId`` when the caller gave none.
     """
     capture: dict[str, dict[str, str]] = {}
     if pending.request_body is not None:
@@ -392,7 +398,7 @@ def _line(pending: _Pending, times: dict[int, str]) -> bytes:
         capture["endpointOutput"] = _capture_data(
             pending.config, "OUTPUT", pending.response_body, pending.response_content_type
         )
-    metadata = {"eventId": pending.event_id or str(uuid.uuid4())}
+    metadata = {"eventId": pending.event_id or fresh_id}
     if pending.inference_id is not None:
         # Model Monitor's merge job matches ground truth on inferenceId when present.
         metadata["inferenceId"] = pending.inference_id

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 
 import orjson
@@ -42,6 +41,7 @@ from modelyard.endpoints.errors import (
 )
 from modelyard.endpoints.runtime import InvocationRequest
 from modelyard.endpoints.service import EndpointService
+from modelyard.ids import uuid4_string
 
 __all__ = ["ERRORS", "MAX_BODY_BYTES", "ModelErrorCode", "routes"]
 
@@ -112,7 +112,7 @@ def routes(endpoints: EndpointService, verifier: SigV4Verifier | None = None) ->
     arns = endpoints.arns
 
     async def invoke(request: Request) -> Response:
-        request_id = str(uuid.uuid4())
+        request_id = uuid4_string()
         name = request.path_params["name"]
         try:
             parsed = await _parse(request, name)

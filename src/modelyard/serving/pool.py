@@ -446,11 +446,15 @@ class WorkerPool:
     async def _watch_memory(self) -> None:
         # RLIMIT_DATA in the worker catches most runaway allocations as MemoryError;
         # this catches the rest (e.g. memory mapped by native code) before the OOM killer.
-        # PSS, not RSS: pages shared with the template are not this worker's alone.
+        # PSS, not RSS: pages shared with the template are not this worker's alone. But
+        # reading PSS walks the process's page tables (milliseconds for a worker that
+        # imported scikit-learn), where RSS is one small read: PSS <= RSS, so only a
+        # worker whose RSS passes the limit has its PSS read.
+        limit = self.memory_limit_bytes
         while True:
             await asyncio.sleep(self._watch_interval_s)
             for worker in self.workers:
-                if worker.is_alive and worker.pss_bytes() > self.memory_limit_bytes:
+                if worker.is_alive and worker.rss_bytes() > limit and worker.pss_bytes() > limit:
                     limit_mb = self.memory_limit_bytes / 2**20
                     worker.kill(
                         f"worker {worker.index} was restarted: it exceeded its memory "
