@@ -54,6 +54,9 @@ MARKER = struct.Struct("<Q")
 #: Request id of a frame that wants no answer (request ids start at 1).
 NO_ANSWER = 0
 
+#: Longest an answer waits for the answers of the runs after it, to be sent with them.
+FLUSH_S = 0.0005
+
 #: Where library modules live: a module imported from here may be warmed in the template.
 _LIBRARY_ROOTS = tuple(
     {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
@@ -277,6 +280,7 @@ def serve(sock: socket.socket, marker: mmap.mmap | None = None) -> None:
     recv = sock.recv
     sendall = sock.sendall
     limits = state.batch_limits
+    perf_counter = time.perf_counter
     mark = MARKER.pack_into if marker is not None else None
     shared: Any = marker
     open_ = True
@@ -286,19 +290,28 @@ def serve(sock: socket.socket, marker: mmap.mmap | None = None) -> None:
             return
         frames = reader.feed(data)
         open_ = gather(sock, reader, frames, limits)
+        # Answers go out when the frames that came together are answered, or every
+        # FLUSH_S on the way: one send (and one wake-up of the HTTP process) for many
+        # small runs, instead of one each, at a bounded cost in latency.
+        answers: list[bytes] = []
+        flushed = perf_counter()
         for run in runs(frames, limits):
             if mark is not None:
                 # Before anything of this run executes: a crash from here on is this
                 # run's, and every later request is known not to have started.
                 mark(shared, 0, max(request_id for request_id, _ in run))
             outcomes = state.answer(run)
-            answers = b"".join(
+            answers += [
                 _reply(rid, outcome)
                 for (rid, _), outcome in zip(run, outcomes, strict=True)
                 if rid != NO_ANSWER
-            )
-            if answers:
-                sendall(answers)
+            ]
+            if answers and perf_counter() - flushed >= FLUSH_S:
+                sendall(b"".join(answers))
+                answers = []
+                flushed = perf_counter()
+        if answers:
+            sendall(b"".join(answers))
 
 
 def run(sock: socket.socket, marker_fd: int, memory_limit: int) -> None:
