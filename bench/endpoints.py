@@ -5,9 +5,11 @@ Run ``.venv/bin/python bench/endpoints.py [--quick]`` (full < ~5 min, quick < 2 
 ``modelyard up`` with its defaults (one worker per core), driven by boto3's ``sagemaker``
 client, loaded by wrk:
 
-a. **endpoint vs direct**: an endpoint with two weighted variants (two SageMaker models of
-   one scikit-learn LogisticRegression, 70/30) and 100 % data capture, against the same
-   model through the bare ``/invocations`` path of the same server; CSV rows, c64.
+a. **endpoint vs direct**: an endpoint with two weighted variants (70/30) of one SageMaker
+   model (a scikit-learn LogisticRegression) and 100 % data capture, against the same
+   model through the bare ``/invocations`` path of the same server; CSV rows, c64. (Two
+   variants of two models would halve each model's batches; ``two_models`` in the
+   results measures that too.)
 b. **replicas**: one hot, CPU-heavy model (a random forest, batching off:
    ``max_batch_size`` 1) behind an endpoint with ``InitialInstanceCount`` 2, against the
    same behind one with 1; c64.
@@ -131,16 +133,24 @@ def deploy(
     variants: list[tuple[str, str, float, int]],
     capture: bool = False,
     wait: bool = True,
+    one_model: bool = False,
 ) -> None:
-    """Models and a config for ``variants`` (variant, artifact, weight, count), then the endpoint."""
+    """Models and a config for ``variants`` (variant, artifact, weight, count), then the endpoint.
+
+    With ``one_model``, every variant serves one SageMaker model (of the first artifact).
+    """
     production = []
     for variant, artifact, weight, count in variants:
-        model = f"{name}-{variant}"
-        client.create_model(
-            ModelName=model,
-            PrimaryContainer={"Image": "modelyard", "ModelDataUrl": f"s3://{BUCKET}/{artifact}"},
-            ExecutionRoleArn="arn:aws:iam::000000000000:role/bench",
-        )
+        model = f"{name}-model" if one_model else f"{name}-{variant}"
+        if not one_model or variant == variants[0][0]:
+            client.create_model(
+                ModelName=model,
+                PrimaryContainer={
+                    "Image": "modelyard",
+                    "ModelDataUrl": f"s3://{BUCKET}/{artifact}",
+                },
+                ExecutionRoleArn="arn:aws:iam::000000000000:role/bench",
+            )
         production.append(
             {
                 "VariantName": variant,
@@ -201,15 +211,21 @@ def compare(rounds: dict[str, list[WrkResult]], mine: str, reference: str) -> di
 
 def endpoint_vs_direct(url: str, row: str, mode: Mode, workdir: Path, home: Path) -> dict[str, Any]:
     client = sagemaker(url)
-    deploy(client, "split", [("a", "lr", 0.7, 1), ("b", "lr", 0.3, 1)], capture=True)
+    variants = [("a", "lr", 0.7, 1), ("b", "lr", 0.3, 1)]
+    deploy(client, "split", variants, capture=True, one_model=True)
+    deploy(client, "split2", variants, capture=True)
+    csv = fixed_body_script(row, "text/csv")
     sides = {
-        "endpoint": (f"{url}/endpoints/split/invocations", fixed_body_script(row, "text/csv")),
+        "endpoint": (f"{url}/endpoints/split/invocations", csv),
         "direct": (
             f"{url}/invocations",
             fixed_body_script(row, "text/csv", {"X-Amzn-SageMaker-Target-Model": "lr"}),
         ),
+        "two_models": (f"{url}/endpoints/split2/invocations", csv),
     }
-    result = compare(alternate(sides, mode, workdir), "endpoint", "direct")
+    rounds = alternate(sides, mode, workdir)
+    result = compare(rounds, "endpoint", "direct")
+    result["two_models_ratio"] = round(best(rounds["two_models"]).rps / result["direct_rps"], 3)
     time.sleep(3)  # the capture writer's flush
     captured = sum(
         len(path.read_bytes().splitlines())
