@@ -8,6 +8,7 @@ refuses connections, and at a bare HTTP server that records what they send.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -229,6 +230,47 @@ def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_p
     assert response.headers["content-type"].startswith("text/csv")
     # Iris classes: setosa (0) and virginica (2).
     assert response.text.split() == ["0", "2"]
+
+    # The README's boto3 walk-through, against the very same `modelyard up`.
+    import boto3  # type: ignore[import-untyped]
+
+    aws = {
+        "endpoint_url": server.url,
+        "region_name": "us-east-1",
+        "aws_access_key_id": "local",
+        "aws_secret_access_key": "local",
+    }
+    sagemaker = boto3.client("sagemaker", **aws)
+    runtime = boto3.client("sagemaker-runtime", **aws)
+    sagemaker.create_model(
+        ModelName="iris",
+        PrimaryContainer={"Image": "modelyard", "ModelDataUrl": "s3://models/iris"},
+        ExecutionRoleArn="arn:aws:iam::000000000000:role/local",
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="iris-v1",
+        ProductionVariants=[
+            {
+                "VariantName": "main",
+                "ModelName": "iris",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName="iris", EndpointConfigName="iris-v1")
+    sagemaker.get_waiter("endpoint_in_service").wait(
+        EndpointName="iris", WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}
+    )
+    answer = runtime.invoke_endpoint(
+        EndpointName="iris", ContentType="text/csv", Body="5.1,3.5,1.4,0.2"
+    )
+    assert answer["InvokedProductionVariant"] == "main"
+    assert json.loads(answer["Body"].read()) == [0]
+    sagemaker.delete_endpoint(EndpointName="iris")
+    sagemaker.get_waiter("endpoint_deleted").wait(
+        EndpointName="iris", WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}
+    )
 
     out, _ = stop(server)
     assert "iris" in out  # the banner's example request
