@@ -22,8 +22,8 @@ and ``BASE64`` only through a record preprocessor script; its merge job joins gr
 on ``inferenceId`` when present, else on ``eventId``.
 
 The writer is an *area*: :meth:`CaptureWriter.record` runs on the request path and only
-samples and buffers; a background task encodes and writes, off the event loop, at least
-every ``flush_interval_s`` and at :meth:`CaptureWriter.stop`::
+samples, encodes one line (in C: orjson, base64) and buffers; a background task writes,
+off the event loop, at least every ``flush_interval_s`` and at :meth:`CaptureWriter.stop`::
 
     writer = CaptureWriter(store, settings.capture)
     await writer.start()
@@ -45,7 +45,6 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple, Protocol
 
@@ -53,7 +52,7 @@ import orjson
 
 from modelyard.config import CaptureSettings
 from modelyard.endpoints.capture_config import CaptureConfig, CaptureEncoding, CaptureMode
-from modelyard.ids import uuid4_strings
+from modelyard.ids import uuid4_string
 from modelyard.storage.objectstore import ObjectStore
 
 __all__ = [
@@ -95,30 +94,18 @@ class CaptureMetrics(Protocol):
         ...
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Pending:
-    """One sampled invocation waiting for the flusher: raw pieces, nothing encoded yet."""
+#: Records written together: destination key, endpoint, variant, hour (epoch // 3600).
+_Group = tuple[str, str, str, int]
 
-    #: The capture config it was sampled under.
-    config: CaptureConfig
-    #: Endpoint name.
-    endpoint: str
-    #: Variant name.
-    variant: str
-    #: Request body, ``None`` when input is not captured.
-    request_body: bytes | None
-    #: Request content type, as received.
-    request_content_type: str
-    #: Response body, ``None`` when output is not captured.
-    response_body: bytes | None
-    #: Response content type, as answered.
-    response_content_type: str
-    #: The caller's ``InferenceId``, if any.
-    inference_id: str | None
-    #: The event id, ``None`` for one generated when written.
-    event_id: str | None
+
+class _Encoded(NamedTuple):
+    """One sampled invocation, encoded, waiting for the flusher."""
+
+    group: _Group
     #: When the inference happened, epoch seconds.
     inference_time: float
+    #: The JSON line.
+    line: bytes
 
 
 #: What writing one group of records came to: (endpoint, variant), written, dropped.
@@ -129,12 +116,15 @@ class CaptureWriter:
     """Writes sampled invocations of endpoints as SageMaker capture files, off the request path.
 
     - :meth:`record` is called on the event loop's thread for every invocation of an
-      endpoint whose config captures data. It samples, keeps the raw bodies and returns:
-      no encoding, no serialisation, no I/O, and it never raises.
+      endpoint whose config captures data. It samples, encodes the record's line and
+      returns: no I/O, and it never raises. Encoding here rather than in the flusher's
+      thread is deliberate: a Python thread encoding thousands of records competes with
+      the event loop for the GIL and slows every request far more than the few
+      microseconds each line costs on the loop.
     - A background task (started by :meth:`start`) takes the buffered records at least
       every ``flush_interval_s`` (sooner when the buffer is half full), and in a worker
-      thread encodes them and writes **one object per destination, endpoint, variant and
-      hour per flush**. :meth:`stop` writes whatever is buffered before returning, so a
+      thread writes **one object per destination, endpoint, variant and hour per
+      flush**. :meth:`stop` writes whatever is buffered before returning, so a
       graceful stop loses no record accepted before it.
     - The buffer holds at most ``max_buffered_records`` records and
       ``max_buffered_bytes`` bytes of bodies (plus one batch being written); records that
@@ -165,7 +155,10 @@ class CaptureWriter:
         self._settings = settings or CaptureSettings()
         self._rng = rng or random.Random()
         self._clock = clock
-        self._buffer: list[_Pending] = []
+        self._buffer: list[_Encoded] = []
+        # inferenceTime strings by epoch second: formatting a time costs more than the
+        # rest of a small record, and a burst shares a few seconds.
+        self._times: dict[int, str] = {}
         self._buffered_bytes = 0
         # The flusher is woken early at half the limits, so that a burst is written
         # before it overflows rather than after.
@@ -192,14 +185,14 @@ class CaptureWriter:
         response_content_type: str,
         inference_id: str | None,
         event_id: str | None = None,
-        inference_time: datetime | None = None,
+        inference_time: datetime | float | None = None,
     ) -> None:
         """Capture one invocation of ``endpoint``'s ``variant``, if ``config`` samples it.
 
         Content types are the headers as sent and answered (``""`` when there was none:
         that is captured in base64). ``inference_id`` is the caller's ``InferenceId``;
-        ``event_id`` defaults to a fresh UUID, ``inference_time`` (naive means UTC) to
-        now. Cheap and synchronous; never raises.
+        ``event_id`` defaults to a fresh UUID, ``inference_time`` (a datetime, naive
+        meaning UTC, or epoch seconds) to now. Cheap and synchronous; never raises.
         """
         try:
             if not config.enabled or not self._sampled(config.sampling_percentage):
@@ -216,22 +209,17 @@ class CaptureWriter:
             ):
                 self._tally((endpoint, variant), written=0, dropped=1)
                 return
-            self._buffer.append(
-                _Pending(
-                    config=config,
-                    endpoint=endpoint,
-                    variant=variant,
-                    request_body=request,
-                    request_content_type=request_content_type,
-                    response_body=response,
-                    response_content_type=response_content_type,
-                    inference_id=inference_id,
-                    event_id=event_id,
-                    inference_time=self._clock()
-                    if inference_time is None
-                    else _epoch(inference_time),
-                )
+            moment = _epoch(inference_time, self._clock)
+            line = self._line(
+                config,
+                request=request,
+                request_content_type=request_content_type,
+                response=response,
+                response_content_type=response_content_type,
+                metadata=self._metadata(event_id, inference_id, moment),
             )
+            group = (config.destination_key, endpoint, variant, int(moment // 3600))
+            self._buffer.append(_Encoded(group, moment, line))
             self._buffered_bytes += size
             if (
                 len(self._buffer) >= self._early_records
@@ -251,6 +239,42 @@ class CaptureWriter:
         if percentage <= 0:
             return False
         return self._rng.random() * 100.0 < percentage
+
+    def _metadata(
+        self, event_id: str | None, inference_id: str | None, moment: float
+    ) -> dict[str, str]:
+        metadata = {"eventId": event_id or uuid4_string()}
+        if inference_id is not None:
+            # Model Monitor's merge job matches ground truth on inferenceId when present.
+            metadata["inferenceId"] = inference_id
+        second = math.floor(moment)
+        if (text := self._times.get(second)) is None:
+            if len(self._times) >= 64:
+                self._times.clear()
+            text = self._times[second] = _iso8601(second)
+        metadata["inferenceTime"] = text
+        return metadata
+
+    @staticmethod
+    def _line(
+        config: CaptureConfig,
+        *,
+        request: bytes | None,
+        request_content_type: str,
+        response: bytes | None,
+        response_content_type: str,
+        metadata: dict[str, str],
+    ) -> bytes:
+        """One capture record, as a JSON line (field order as SageMaker writes it)."""
+        capture: dict[str, dict[str, str]] = {}
+        if request is not None:
+            capture["endpointInput"] = _capture_data(config, "INPUT", request, request_content_type)
+        if response is not None:
+            capture["endpointOutput"] = _capture_data(
+                config, "OUTPUT", response, response_content_type
+            )
+        record = {"captureData": capture, "eventMetadata": metadata, "eventVersion": EVENT_VERSION}
+        return orjson.dumps(record) + b"\n"
 
     # -- metrics -------------------------------------------------------------------------
 
@@ -320,38 +344,28 @@ class CaptureWriter:
             # E.g. the default executor is shut down: the batch is lost, and counted.
             logger.exception("data capture could not write %d records", len(batch))
             lost: dict[tuple[str, str], int] = {}
-            for pending in batch:
-                key = (pending.endpoint, pending.variant)
+            for encoded in batch:
+                key = (encoded.group[1], encoded.group[2])
                 lost[key] = lost.get(key, 0) + 1
             outcomes = [(key, 0, dropped) for key, dropped in lost.items()]
         for key, written, dropped in outcomes:
             self._tally(key, written=written, dropped=dropped)
 
-    def _write(self, batch: Sequence[_Pending]) -> list[_Outcome]:
-        """Encode and store ``batch``, one object per destination/endpoint/variant/hour.
+    def _write(self, batch: Sequence[_Encoded]) -> list[_Outcome]:
+        """Store ``batch``, one object per destination/endpoint/variant/hour.
 
         Runs in a worker thread; touches no state of the writer (the loop counts the
         outcomes it returns).
         """
-        groups: dict[tuple[str, str, str, int], list[_Pending]] = {}
-        for pending in batch:
-            hour = int(pending.inference_time // 3600)
-            group = (pending.config.destination_key, pending.endpoint, pending.variant, hour)
-            groups.setdefault(group, []).append(pending)
+        groups: dict[_Group, list[_Encoded]] = {}
+        for encoded in batch:
+            groups.setdefault(encoded.group, []).append(encoded)
         outcomes: list[_Outcome] = []
-        # inferenceTime strings by whole second: formatting a time costs more than the
-        # rest of a record, and a burst shares a few seconds.
-        times: dict[int, str] = {}
         for (destination, endpoint, variant, _), records in groups.items():
             try:
-                ids = uuid4_strings(len(records))
-                data = b"".join(
-                    _line(pending, times, event_id)
-                    for pending, event_id in zip(records, ids, strict=True)
-                )
-                first = min(pending.inference_time for pending in records)
+                first = min(encoded.inference_time for encoded in records)
                 key = _object_key(destination, endpoint, variant, first)
-                self._store.put(key, data)
+                self._store.put(key, b"".join(encoded.line for encoded in records))
             except Exception as exc:
                 # A failing store costs these records, never an invocation; the next
                 # flush tries again with its own records.
@@ -381,33 +395,6 @@ class CaptureWriter:
 
 
 # -- the record format -------------------------------------------------------------------
-
-
-def _line(pending: _Pending, times: dict[int, str], fresh_id: str) -> bytes:
-    """One capture record, as a JSON line (field order as SageMaker writes it).
-
-    ``times`` memoises ``inferenceTime`` strings by epoch second; ``fresh_id`` is the
-    ``eventId`` when the caller gave none.
-    """
-    capture: dict[str, dict[str, str]] = {}
-    if pending.request_body is not None:
-        capture["endpointInput"] = _capture_data(
-            pending.config, "INPUT", pending.request_body, pending.request_content_type
-        )
-    if pending.response_body is not None:
-        capture["endpointOutput"] = _capture_data(
-            pending.config, "OUTPUT", pending.response_body, pending.response_content_type
-        )
-    metadata = {"eventId": pending.event_id or fresh_id}
-    if pending.inference_id is not None:
-        # Model Monitor's merge job matches ground truth on inferenceId when present.
-        metadata["inferenceId"] = pending.inference_id
-    second = math.floor(pending.inference_time)
-    if (moment := times.get(second)) is None:
-        moment = times[second] = _iso8601(second)
-    metadata["inferenceTime"] = moment
-    record = {"captureData": capture, "eventMetadata": metadata, "eventVersion": EVENT_VERSION}
-    return orjson.dumps(record) + b"\n"
 
 
 def _capture_data(
@@ -443,5 +430,9 @@ def _object_key(destination: str, endpoint: str, variant: str, epoch: float) -> 
     return f"{destination}/{endpoint}/{variant}/{moment:%Y/%m/%d/%H}/{name}"
 
 
-def _epoch(moment: datetime) -> float:
+def _epoch(moment: datetime | float | None, clock: Callable[[], float]) -> float:
+    if moment is None:
+        return clock()
+    if isinstance(moment, int | float):
+        return moment
     return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).timestamp()

@@ -141,18 +141,41 @@ def routes(endpoints: EndpointService, verifier: SigV4Verifier | None = None) ->
     return [Route("/endpoints/{name}/invocations", invoke, methods=["POST"])]
 
 
+#: The headers InvokeEndpoint reads, as ASGI names them (lower case).
+_HEADERS = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"accept",
+        b"x-amzn-sagemaker-custom-attributes",
+        b"x-amzn-sagemaker-target-model",
+        b"x-amzn-sagemaker-target-variant",
+        b"x-amzn-sagemaker-inference-id",
+    }
+)
+_FREE_TEXT = (b"content-type", b"accept", b"x-amzn-sagemaker-custom-attributes")
+
+
 async def _parse(request: Request, name: str) -> InvocationRequest:
     if len(name) > 63 or not _ENDPOINT_NAME.fullmatch(name):
         raise InvalidInvocation(f"Endpoint name {name!r} is not valid.")
-    headers = request.headers
-    for header in ("content-type", "accept", "x-amzn-sagemaker-custom-attributes"):
-        value = headers.get(header)
-        if value is not None and (len(value) > 1024 or not value.isascii()):
-            raise InvalidInvocation(f"Header {header} must be at most 1024 US-ASCII characters.")
-    variant = headers.get("x-amzn-sagemaker-target-variant")
+    # One pass over the raw headers: this is the hot path, and each look-up through
+    # Starlette's Headers scans them all again. The first of repeated headers wins, as there.
+    found: dict[bytes, bytes] = {}
+    for key, value in request.scope["headers"]:
+        if key in _HEADERS and key not in found:
+            found[key] = value
+    for header in _FREE_TEXT:
+        raw = found.get(header)
+        if raw is not None and (len(raw) > 1024 or not raw.isascii()):
+            raise InvalidInvocation(
+                f"Header {header.decode()} must be at most 1024 US-ASCII characters."
+            )
+    text = {key.decode(): value.decode("latin-1") for key, value in found.items()}
+    variant = text.get("x-amzn-sagemaker-target-variant")
     if variant is not None and (len(variant) > 63 or not _ENDPOINT_NAME.fullmatch(variant)):
         raise InvalidInvocation(f"Target variant {variant!r} is not a valid variant name.")
-    inference_id = headers.get("x-amzn-sagemaker-inference-id")
+    inference_id = text.get("x-amzn-sagemaker-inference-id")
     if inference_id is not None and (
         len(inference_id) > 64 or not _PRINTABLE.fullmatch(inference_id)
     ):
@@ -161,20 +184,22 @@ async def _parse(request: Request, name: str) -> InvocationRequest:
         )
     return InvocationRequest(
         endpoint_name=name,
-        body=await _read(request),
-        content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
-        accept=headers.get("accept"),
-        custom_attributes=headers.get("x-amzn-sagemaker-custom-attributes"),
-        target_model=headers.get("x-amzn-sagemaker-target-model"),
+        body=await _read(request, text.get("content-length")),
+        content_type=text.get("content-type") or DEFAULT_CONTENT_TYPE,
+        accept=text.get("accept"),
+        custom_attributes=text.get("x-amzn-sagemaker-custom-attributes"),
+        target_model=text.get("x-amzn-sagemaker-target-model"),
         target_variant=variant,
         inference_id=inference_id,
     )
 
 
-async def _read(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise InvalidInvocation(_too_large(int(declared)))
+async def _read(request: Request, declared: str | None) -> bytes:
+    if declared is not None and declared.isdigit():
+        if int(declared) > MAX_BODY_BYTES:
+            raise InvalidInvocation(_too_large(int(declared)))
+        # A declared length the server holds the client to: read it whole.
+        return await request.body()
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -7,8 +7,6 @@ and never raise into the request (the runtime logs what they raise).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from modelyard.endpoints.capture import CaptureWriter
 from modelyard.endpoints.invocations import ERRORS
 from modelyard.endpoints.runtime import InvocationRecord
@@ -44,7 +42,7 @@ class CaptureObserver:
             response_body=answer.body,
             response_content_type=answer.content_type,
             inference_id=record.request.inference_id,
-            inference_time=datetime.fromtimestamp(record.started_at, UTC),
+            inference_time=record.started_at,
         )
 
 
