@@ -6,19 +6,26 @@ import asyncio
 import ipaddress
 import secrets
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
-import httpx
 import orjson
 import typer
 from pydantic import SecretStr
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from modelyard.cli_client import (
+    ServerOption,
+    aws_signed,
+    check,
+    connect,
+    console,
+    err_console,
+    payload_bytes,
+)
+from modelyard.cli_jobs import jobs_app, workflows_app
 from modelyard.config import Settings
 
 __all__ = ["app", "main"]
@@ -28,9 +35,14 @@ models_app = typer.Typer(help="Manage the models of a running server.", no_args_
 app.add_typer(models_app, name="models")
 endpoints_app = typer.Typer(help="See the endpoints of a running platform.", no_args_is_help=True)
 app.add_typer(endpoints_app, name="endpoints")
+functions_app = typer.Typer(
+    help="Register, list, invoke and delete the functions of a running platform.",
+    no_args_is_help=True,
+)
+app.add_typer(functions_app, name="functions")
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(jobs_app, name="jobs")
 
-console = Console()
-err_console = Console(stderr=True)
 
 # Help texts are rich markup, where a bare "[...]" is a tag and vanishes: hence "\\[".
 HostOption = Annotated[
@@ -53,15 +65,6 @@ BudgetOption = Annotated[
     float | None,
     typer.Option(
         help="Memory budget of loaded models, MiB \\[env: MODELYARD_SERVING__MEMORY_BUDGET_MB]"
-    ),
-]
-ServerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--server",
-        # "\\[": help is rich markup, where a bare "[...]" is a tag and vanishes.
-        help="URL of the running server \\[default: from MODELYARD_HOST/PORT]; requests "
-        "carry the bearer token in MODELYARD_SERVING__MANAGEMENT_TOKEN when it is set",
     ),
 ]
 
@@ -108,6 +111,9 @@ def _announce(settings: Settings, what: str, example: str | None, token: str | N
     console.print(f"  Multi Model Server       {base}/predictions/{{model}}")
     if what == "is up":
         console.print(f"  SageMaker API (boto3)    endpoint_url={base}")
+        console.print(
+            f"  Lambda API (boto3)       endpoint_url={base}; functions: {base}/functions"
+        )
     console.print(f"  Metrics, OpenAPI         {base}/metrics, {base}/openapi.json")
     if example:
         console.print("  Try:")
@@ -207,83 +213,6 @@ def up(
 # -- client commands ---------------------------------------------------------------------
 
 
-#: How long a client command waits for the server (a first load can take minutes).
-CLIENT_TIMEOUT_S = 300.0
-
-
-@contextmanager
-def _client(server: str | None) -> Iterator[httpx.Client]:
-    """An HTTP client of the server, for the ``with`` block of one client command.
-
-    It carries the management token when one is set, and it is the one place where a
-    server that cannot be reached becomes one line on stderr and exit code 1, not a
-    traceback: every request of the block goes through it.
-    """
-    settings = Settings()
-    if server is None:
-        server = f"http://{settings.host}:{settings.port}"
-    token = settings.serving.management_token
-    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
-    try:
-        with httpx.Client(base_url=server, headers=headers, timeout=CLIENT_TIMEOUT_S) as client:
-            yield client
-    except httpx.TransportError as exc:
-        # soft_wrap: one line however narrow the terminal; no markup: the reason is not ours.
-        err_console.print(
-            _unreachable(server.rstrip("/"), exc), soft_wrap=True, markup=False, highlight=False
-        )
-        raise typer.Exit(1) from None
-
-
-def _unreachable(server: str, exc: httpx.TransportError) -> str:
-    """What went wrong between us and ``server``, in one line for a human."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"cannot reach {server}: no connection within {CLIENT_TIMEOUT_S:g} s"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"{server} did not answer within {CLIENT_TIMEOUT_S:g} s"
-    if isinstance(exc, httpx.ConnectError | httpx.UnsupportedProtocol):
-        return f"cannot reach {server}: {_reason(exc)}"
-    return f"lost the connection to {server}: {_reason(exc)}"
-
-
-def _reason(exc: BaseException) -> str:
-    """The operating system's words for a transport error ("connection refused"), if any.
-
-    httpx wraps httpcore's error, which wraps the socket's OSError; the OSError's strerror
-    is short and familiar, where str() of the outer ones reads "[Errno 111] Connection
-    refused" or is empty.
-    """
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror[:1].lower() + cause.strerror[1:]
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc).strip()
-    return (text[:1].lower() + text[1:]) if text else type(exc).__name__
-
-
-def _check(response: httpx.Response) -> Any:
-    """The JSON answer of a successful request; one line on stderr and exit 1 otherwise."""
-    try:
-        body = response.json() if response.content else None
-    except ValueError:
-        body = None
-        if response.status_code < 400:
-            err_console.print(
-                f"{response.request.url} answered {response.status_code} with a body that is "
-                "not JSON: is it a modelyard server?",
-                markup=False,
-                highlight=False,
-            )
-            raise typer.Exit(1) from None
-    if response.status_code >= 400:
-        found = body.get("message") or body.get("error") if isinstance(body, dict) else None
-        message = str(found or response.text)
-        err_console.print(f"[red]{response.status_code}[/] {escape(message)}")
-        raise typer.Exit(1)
-    return body
-
-
 def _mib(value: Any) -> str:
     return f"{value / 2**20:.1f}" if isinstance(value, int | float) else "-"
 
@@ -296,9 +225,9 @@ def list_models(
     ] = False,
 ) -> None:
     """List models: the loaded ones with their state, memory and load time."""
-    with _client(server) as client:
+    with connect(server) as client:
         if all_models:
-            rows = _check(client.post("/v2/repository/index", json={}))
+            rows = check(client.post("/v2/repository/index", json={}))
             table = Table("model", "state", "reason")
             for row in rows:
                 table.add_row(row["name"], row["state"], row.get("reason", ""))
@@ -308,14 +237,14 @@ def list_models(
         token = None
         while True:
             params = {"max_results": 100} | ({"next_page_token": token} if token else {})
-            page = _check(client.get("/models", params=params))
+            page = check(client.get("/models", params=params))
             names += [m["modelName"] for m in page["models"]]
             token = page.get("nextPageToken")
             if not token:
                 break
         table = Table("model", "state", "memory MiB", "load s", "idle s", "pinned", "error")
         for name in names:
-            info = _check(client.get(f"/models/{name}"))
+            info = check(client.get(f"/models/{name}"))
             table.add_row(
                 name,
                 info["state"],
@@ -331,8 +260,8 @@ def list_models(
 @models_app.command("show")
 def show_model(name: str, server: ServerOption = None) -> None:
     """Show one model's state."""
-    with _client(server) as client:
-        console.print_json(orjson.dumps(_check(client.get(f"/models/{name}"))).decode())
+    with connect(server) as client:
+        console.print_json(orjson.dumps(check(client.get(f"/models/{name}"))).decode())
 
 
 @models_app.command("load")
@@ -342,12 +271,12 @@ def load_model(
     server: ServerOption = None,
 ) -> None:
     """Load a model now (from the store, or registered from --url)."""
-    with _client(server) as client:
+    with connect(server) as client:
         if url:
-            info = _check(client.post("/models", json={"model_name": name, "url": url}))
+            info = check(client.post("/models", json={"model_name": name, "url": url}))
         else:
-            _check(client.post(f"/v2/repository/models/{name}/load", json={}))
-            info = _check(client.get(f"/models/{name}"))
+            check(client.post(f"/v2/repository/models/{name}/load", json={}))
+            info = check(client.get(f"/models/{name}"))
     console.print(
         f"[green]loaded[/] {name}: {_mib(info.get('memoryBytes'))} MiB "
         f"in {info.get('loadSeconds', 0):.3f} s"
@@ -357,8 +286,8 @@ def load_model(
 @models_app.command("unload")
 def unload_model(name: str, server: ServerOption = None) -> None:
     """Unload a model from memory."""
-    with _client(server) as client:
-        _check(client.delete(f"/models/{name}"))
+    with connect(server) as client:
+        check(client.delete(f"/models/{name}"))
     console.print(f"[green]unloaded[/] {name}")
 
 
@@ -380,10 +309,10 @@ def invoke_model(
     else:
         body = data.encode()
     headers = {"Content-Type": content_type} | ({"Accept": accept} if accept else {})
-    with _client(server) as client:
+    with connect(server) as client:
         response = client.post(f"/models/{name}/invoke", content=body, headers=headers)
     if response.status_code >= 400:
-        _check(response)
+        check(response)
     sys.stdout.write(response.text)
     if not response.text.endswith("\n"):
         sys.stdout.write("\n")
@@ -399,8 +328,8 @@ def list_endpoints(
 ) -> None:
     """List endpoints: status, variants and categories (the endpoint metadata registry)."""
     params = {"category": category} if category is not None else {}
-    with _client(server) as client:
-        found = _check(client.get("/admin/endpoints", params=params))["endpoints"]
+    with connect(server) as client:
+        found = check(client.get("/admin/endpoints", params=params))["endpoints"]
     table = Table("endpoint", "status", "categories", "variants", "config")
     for endpoint in found:
         variants = ", ".join(
@@ -416,6 +345,107 @@ def list_endpoints(
             escape(endpoint["EndpointConfigName"]),
         )
     console.print(table)
+
+
+def _environment(pairs: list[str]) -> dict[str, str]:
+    """``["K=V", ...]`` as a dict; a pair without ``=`` is a usage error."""
+    found: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--env")
+        found[key] = value
+    return found
+
+
+@functions_app.command("register")
+def register_function(
+    name: str,
+    handler: Annotated[str, typer.Argument(help="The callable: package.module:attr")],
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds an invocation may run \\[default: the server's "
+            "MODELYARD_FUNCTIONS__DEFAULT_TIMEOUT_S, 3]"
+        ),
+    ] = None,
+    env: Annotated[
+        list[str] | None, typer.Option(help="Environment variable KEY=VALUE (repeatable)")
+    ] = None,
+    description: Annotated[str, typer.Option(help="What the function is for")] = "",
+    server: ServerOption = None,
+) -> None:
+    """Register a function (or replace the registration of NAME); the server imports it."""
+    body = {
+        "name": name,
+        "handler": handler,
+        "timeout_s": timeout,
+        "environment": _environment(env or []),
+        "description": description,
+    }
+    with connect(server) as client:
+        response = client.post("/functions", json=body)
+        function = check(response)
+    verb = "registered" if response.status_code == 201 else "replaced"
+    console.print(
+        f"[green]{verb}[/] {escape(function['name'])}: {escape(function['handler'])}, "
+        f"timeout {function['timeout_s']:g} s",
+        highlight=False,
+    )
+
+
+@functions_app.command("list")
+def list_functions(server: ServerOption = None) -> None:
+    """List the registered functions."""
+    with connect(server) as client:
+        found = check(client.get("/functions"))["functions"]
+    table = Table("function", "handler", "timeout s", "environment", "description")
+    for function in found:
+        table.add_row(
+            escape(function["name"]),
+            escape(function["handler"]),
+            f"{function['timeout_s']:g}",
+            escape(", ".join(sorted(function["environment"]))),
+            escape(function["description"]),
+        )
+    console.print(table)
+
+
+@functions_app.command("invoke")
+def invoke_function(
+    name: str,
+    payload: Annotated[
+        str | None, typer.Option(help="The event: JSON, or @FILE, or - for stdin \\[default: {}]")
+    ] = None,
+    server: ServerOption = None,
+) -> None:
+    """Invoke a function and print its result (its error on stderr, exit code 1)."""
+    body = payload_bytes(payload)
+    path = f"/2015-03-31/functions/{quote(name, safe='')}/invocations"
+    with connect(server) as client:
+        url = str(client.base_url.join(path))
+        response = client.post(path, content=body, headers=aws_signed(url, body))
+    if response.status_code >= 400:
+        check(response)
+    if "x-amz-function-error" in response.headers:
+        error = response.json()
+        err_console.print(
+            f"[red]{escape(error.get('errorType', 'Error'))}[/] {escape(error.get('errorMessage', ''))}"
+        )
+        for frame in error.get("stackTrace") or []:
+            err_console.print(frame.rstrip(), markup=False, highlight=False)
+        raise typer.Exit(1)
+    sys.stdout.write(response.text)
+    if not response.text.endswith("\n"):
+        sys.stdout.write("\n")
+
+
+@functions_app.command("delete")
+def delete_function(name: str, server: ServerOption = None) -> None:
+    """Delete a function."""
+    with connect(server) as client:
+        check(client.delete(f"/functions/{name}"))
+    console.print(f"[green]deleted[/] {escape(name)}", highlight=False)
 
 
 def main() -> None:

@@ -16,10 +16,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = [
     "CaptureSettings",
     "EndpointSettings",
+    "FunctionsSettings",
     "HttpSettings",
     "MetricsSettings",
     "ServingSettings",
     "Settings",
+    "WorkflowsSettings",
 ]
 
 
@@ -164,6 +166,56 @@ class EndpointSettings(BaseModel):
     spread over the worker processes, one per worker at most."""
 
 
+class FunctionsSettings(BaseModel):
+    """Functions (the Lambda analog): the worker processes user code runs in, and its limits.
+
+    Each worker runs one invocation at a time; invocations beyond the workers wait for one::
+
+        FunctionsSettings(workers=4, default_timeout_s=30.0)
+    """
+
+    workers: int = Field(default=2, ge=1)
+    """Worker processes running functions (each imports the handlers it is asked for)."""
+
+    default_timeout_s: float = Field(default=3.0, gt=0, le=900)
+    """Timeout of a function registered without one (seconds; Lambda's default is 3)."""
+
+    import_timeout_s: float = Field(default=10.0, gt=0)
+    """Longest a handler's module may take to import when a function is registered; the
+    worker is replaced past it (Lambda's init phase has 10 seconds)."""
+
+    memory_limit_mb: int = Field(default=3072, ge=128)
+    """Memory limit of each worker (``RLIMIT_DATA``, MiB): an allocation past it raises
+    ``MemoryError`` in the function. It counts address space reserved, not only used (BLAS
+    libraries reserve per thread): keep it well above what functions use. Functions see it
+    as ``memory_limit_in_mb``."""
+
+    max_payload_bytes: int = Field(default=6 * 2**20, ge=1)
+    """Largest event and largest result of an invocation (Lambda's limit is 6 MiB)."""
+
+
+class WorkflowsSettings(BaseModel):
+    """Workflows (Step Functions): how this process runs standard executions.
+
+    A runner holds a lease on each execution it runs and renews it while it runs; an
+    execution whose lease expires (its process died) is resumed by any runner::
+
+        WorkflowsSettings(lease_s=30.0, max_concurrent_executions=1000)
+    """
+
+    lease_s: float = Field(default=30.0, gt=0)
+    """Seconds a runner's claim on an execution lasts unless renewed: how long an execution
+    of a process that died waits before another process (or the restarted one) resumes it."""
+
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    """Seconds between looks for executions to run (started by other processes, or left
+    by dead ones); executions started or redriven in this process run at once."""
+
+    max_concurrent_executions: int = Field(default=1000, ge=1)
+    """Standard executions this process runs at once; more wait for a place (in any
+    process sharing the database)."""
+
+
 class Settings(BaseSettings):
     """Everything modelyard can be configured with."""
 
@@ -209,6 +261,12 @@ class Settings(BaseSettings):
 
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     """Prometheus metrics."""
+
+    functions: FunctionsSettings = Field(default_factory=FunctionsSettings)
+    """Functions: user code called by name, Lambda-style."""
+
+    workflows: WorkflowsSettings = Field(default_factory=WorkflowsSettings)
+    """Workflows: Step Functions state machines and their executions."""
 
     @property
     def resolved_database_url(self) -> str:

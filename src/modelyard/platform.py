@@ -40,6 +40,9 @@ from modelyard.endpoints import routes as endpoint_routes
 from modelyard.endpoints.capture import CaptureWriter
 from modelyard.endpoints.observers import CaptureObserver, MetricsObserver
 from modelyard.fastlane import FastLane, Lane
+from modelyard.functions import FunctionArns, FunctionService
+from modelyard.functions import openapi as functions_openapi
+from modelyard.functions import routes as function_routes
 from modelyard.metrics import Metrics
 from modelyard.metrics_routes import metrics_route
 from modelyard.metrics_routes import openapi_part as metrics_openapi
@@ -50,6 +53,10 @@ from modelyard.serving.protocols import openapi as serving_openapi
 from modelyard.storage.database import Database
 from modelyard.storage.objectstore import open_store
 from modelyard.storage.registrations import ModelRegistrations
+from modelyard.workflows import control as workflow_control
+from modelyard.workflows.arns import StatesArns
+from modelyard.workflows.executions import RunnerLimits, TaskRegistry
+from modelyard.workflows.service import WorkflowService
 
 __all__ = ["HOT_PATHS", "Area", "Platform", "build_model_server", "build_platform"]
 
@@ -175,8 +182,26 @@ def build_platform(settings: Settings) -> Platform:
         drain_timeout_s=settings.serving.request_timeout_s,
         observers=[CaptureObserver(capture), MetricsObserver(metrics)],
     )
+    functions = FunctionService(
+        database=database,
+        arns=FunctionArns(region=settings.region, account_id=settings.account_id),
+        settings=settings.functions,
+    )
+    # Task resources of state machines, by ARN prefix: the areas that serve them register
+    # here (lambda:invoke, sagemaker:invokeEndpoint, s3, states:startExecution).
+    task_resources = TaskRegistry()
+    workflows = WorkflowService(
+        database=database,
+        arns=StatesArns(region=settings.region, account_id=settings.account_id),
+        tasks=task_resources,
+        limits=RunnerLimits(
+            lease_s=settings.workflows.lease_s,
+            poll_interval_s=settings.workflows.poll_interval_s,
+            max_concurrent=settings.workflows.max_concurrent_executions,
+        ),
+    )
     # Every AWS JSON service answers on POST /, by X-Amz-Target.
-    aws_services = [endpoint_control.service(endpoints)]
+    aws_services = [endpoint_control.service(endpoints), workflow_control.service(workflows)]
     verifier = _aws_verifier(settings)
     return Platform(
         settings=settings,
@@ -184,18 +209,23 @@ def build_platform(settings: Settings) -> Platform:
         models_url=models_url,
         metrics=metrics,
         database=database,
-        # Capture starts before the endpoints that feed it and stops after them.
-        areas=[capture, endpoints],
+        # Functions start first and stop last: later areas (workflows) call them. Capture
+        # starts before the endpoints that feed it and stops after them. Workflows start
+        # last (their runner resumes executions whose tasks call the areas before them)
+        # and stop first.
+        areas=[functions, capture, endpoints, workflows],
         routes=_routes(
             serving_routes.routes(serving),
             aws_json.routes(aws_services, verifier),
             endpoint_routes.routes(endpoints, verifier),
+            function_routes.routes(functions, verifier, settings.serving.management_token),
             [metrics_route(metrics)],
             openapi.routes(
                 serving_openapi.part(),
                 metrics_openapi(),
                 aws_openapi.part(aws_services),
                 endpoints_openapi.part(),
+                functions_openapi.part(),
             ),
         ),
     )

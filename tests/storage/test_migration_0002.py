@@ -25,7 +25,7 @@ def test_an_upgrade_from_0001_keeps_the_registrations(empty_database: Database) 
     ModelRegistrations(empty_database).add("kept", "models/kept", {"a": 1})
     assert NEW_TABLES.isdisjoint(inspect(empty_database.engine).get_table_names())
 
-    empty_database.migrate()
+    empty_database.migrate("0002")
 
     assert empty_database.current_revision() == "0002"
     assert set(inspect(empty_database.engine).get_table_names()) >= NEW_TABLES

@@ -39,6 +39,18 @@ def _error(description: str, codes: list[str]) -> JsonObject:
     }
 
 
+def _codes_of(services: Sequence[AwsJsonService], status: int, first: list[str]) -> list[str]:
+    """``first``, then every other code of ``status`` the services' error tables answer
+    (Step Functions names its errors: StateMachineDoesNotExist, InvalidArn, ...)."""
+    more = {
+        code.code
+        for service in services
+        for code in service.errors.codes()
+        if code.status == status
+    }
+    return first + sorted(more - set(first))
+
+
 def part(services: Sequence[AwsJsonService]) -> OpenApiPart:
     """``POST /`` for ``services``."""
     targets = sorted(
@@ -83,13 +95,17 @@ def part(services: Sequence[AwsJsonService]) -> OpenApiPart:
                             "The request cannot be served: an unknown operation, a body "
                             "that is not a JSON object, a member that breaks its "
                             "constraints, a missing or existing resource, a limit.",
-                            [
-                                "UnknownOperationException",
-                                "SerializationException",
-                                "ValidationException",
-                                "ResourceLimitExceeded",
-                                "IncompleteSignature",
-                            ],
+                            _codes_of(
+                                services,
+                                400,
+                                [
+                                    "UnknownOperationException",
+                                    "SerializationException",
+                                    "ValidationException",
+                                    "ResourceLimitExceeded",
+                                    "IncompleteSignature",
+                                ],
+                            ),
                         ),
                         "403": _error(
                             "The request is not signed, or not with a credential the server "

@@ -8,22 +8,32 @@ two agree. Change both together: edit a table here, then add a revision.
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
+    Float,
     Index,
+    Integer,
     MetaData,
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     func,
 )
 
 __all__ = [
     "endpoint_configs",
     "endpoints",
+    "execution_events",
+    "executions",
+    "functions",
+    "jobs",
     "metadata",
     "models",
     "sagemaker_models",
+    "state_machine_revisions",
+    "state_machines",
     "tags",
 ]
 
@@ -111,4 +121,126 @@ tags = Table(
     PrimaryKeyConstraint("resource_type", "resource_key", "key"),
     # The endpoint metadata registry asks "which endpoints have a `category` tag".
     Index("ix_tags_resource_type_key", "resource_type", "key"),
+)
+
+#: Functions registered by ``POST /functions``: Python callables called Lambda-style. Names
+#: are case-sensitive, as Lambda's are.
+functions = Table(
+    "functions",
+    metadata,
+    Column("name", Text, primary_key=True),
+    # ``package.module:attr``, imported in a worker process.
+    Column("handler", Text, nullable=False),
+    Column("timeout_s", Float, nullable=False),
+    # Environment variables (JSON object of strings), applied around each call.
+    Column("environment", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- workflows (Step Functions) -------------------------------------------------------------
+# Names are case-sensitive, as Step Functions' are, and ARNs are made from them with the
+# region and account settings (never stored). Documents are JSON text, as elsewhere.
+
+#: State machines (CreateStateMachine); what they run is their current revision.
+state_machines = Table(
+    "state_machines",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("type", Text, nullable=False),
+    # ACTIVE, or DELETING while executions still run (the row goes with the last one).
+    Column("status", Text, nullable=False),
+    Column("revision_id", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("logging_configuration", Text, nullable=True),
+    Column("tracing_configuration", Text, nullable=True),
+    Column("encryption_configuration", Text, nullable=True),
+)
+
+#: Each definition and role a state machine had: an execution runs the revision it
+#: started with, whatever UpdateStateMachine does meanwhile (and so does its redrive).
+state_machine_revisions = Table(
+    "state_machine_revisions",
+    metadata,
+    Column("revision_id", Text, primary_key=True),
+    Column("state_machine", Text, nullable=False),
+    Column("definition", Text, nullable=False),
+    Column("role_arn", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_state_machine_revisions_state_machine", "state_machine"),
+)
+
+#: Executions of standard state machines (express ones are never stored). ``key`` is
+#: ``<state machine>:<name>``, the tail of the execution's ARN.
+executions = Table(
+    "executions",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("state_machine", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("revision_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("input", Text, nullable=False),
+    Column("output", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("cause", Text, nullable=True),
+    Column("trace_header", Text, nullable=True),
+    Column("start_date", DateTime(timezone=True), nullable=False),
+    Column("stop_date", DateTime(timezone=True), nullable=True),
+    Column("redrive_count", Integer, nullable=False),
+    Column("redrive_date", DateTime(timezone=True), nullable=True),
+    # Which runner runs it, until when (epoch seconds): a runner that dies stops renewing,
+    # and another claims the execution once the lease has expired.
+    Column("lease_owner", Text, nullable=True),
+    Column("lease_expires", Float, nullable=True),
+    # A Distributed Map's child executions (not yet run): their Map Run and parent.
+    Column("map_run", Text, nullable=True),
+    Column("parent_key", Text, nullable=True),
+    # ListExecutions: a state machine's executions, newest first.
+    Index("ix_executions_state_machine_start_date", "state_machine", "start_date"),
+    # Runners claim RUNNING executions whose lease is free or expired.
+    Index("ix_executions_status_lease_expires", "status", "lease_expires"),
+)
+
+#: The history of each execution (GetExecutionHistory), one row per event. ``key`` names
+#: the event as the interpreter does on every run, so a resumed execution finds what it
+#: recorded before its crash instead of writing it again; ``redrive`` is the attempt that
+#: wrote it, and ``replayable`` whether a later run may answer from it (a redrive drops
+#: the events of what failed; events the service writes itself never are).
+execution_events = Table(
+    "execution_events",
+    metadata,
+    Column("execution_key", Text, nullable=False),
+    Column("id", Integer, nullable=False),
+    Column("redrive", Integer, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("timestamp", Float, nullable=False),
+    Column("previous_id", Integer, nullable=False),
+    # The ``…EventDetails`` member's name and its value (JSON), if the event has one.
+    Column("details_name", Text, nullable=True),
+    Column("details", Text, nullable=True),
+    Column("replayable", Boolean, nullable=False),
+    PrimaryKeyConstraint("execution_key", "id"),
+    UniqueConstraint("execution_key", "redrive", "key"),
+)
+
+#: Jobs of the jobs API (``POST /create-job``): what a job asked for, and the execution of
+#: ``multi_model_inference`` that runs it (inserted in the transaction that starts it).
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("owner", Text, nullable=True),
+    # JSON text: the categories as asked, in order.
+    Column("categories", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("input_key", Text, nullable=False),
+    Column("execution_arn", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    # GET /jobs: newest first, per owner or all.
+    Index("ix_jobs_created_at_id", "created_at", "id"),
+    Index("ix_jobs_owner_created_at", "owner", "created_at"),
 )

@@ -1,0 +1,152 @@
+"""What the client commands of ``modelyard`` share: the HTTP client of a running server.
+
+One place turns a server that cannot be reached into one line on stderr and exit code 1,
+an error answer into its message, and carries the management token (as a bearer token,
+or as the secret key of a Signature Version 4 for the AWS APIs).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from modelyard.config import Settings
+
+__all__ = [
+    "CLIENT_TIMEOUT_S",
+    "ServerOption",
+    "aws_signed",
+    "check",
+    "connect",
+    "console",
+    "err_console",
+    "payload_bytes",
+]
+
+console = Console()
+err_console = Console(stderr=True)
+
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        # "\\[": help is rich markup, where a bare "[...]" is a tag and vanishes.
+        help="URL of the running server \\[default: from MODELYARD_HOST/PORT]; requests "
+        "carry the bearer token in MODELYARD_SERVING__MANAGEMENT_TOKEN when it is set",
+    ),
+]
+
+
+#: How long a client command waits for the server (a first load can take minutes).
+CLIENT_TIMEOUT_S = 300.0
+
+
+@contextmanager
+def connect(server: str | None) -> Iterator[httpx.Client]:
+    """An HTTP client of the server, for the ``with`` block of one client command.
+
+    It carries the management token when one is set, and it is the one place where a
+    server that cannot be reached becomes one line on stderr and exit code 1, not a
+    traceback: every request of the block goes through it.
+    """
+    settings = Settings()
+    if server is None:
+        server = f"http://{settings.host}:{settings.port}"
+    token = settings.serving.management_token
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    try:
+        with httpx.Client(base_url=server, headers=headers, timeout=CLIENT_TIMEOUT_S) as client:
+            yield client
+    except httpx.TransportError as exc:
+        # soft_wrap: one line however narrow the terminal; no markup: the reason is not ours.
+        err_console.print(
+            unreachable(server.rstrip("/"), exc), soft_wrap=True, markup=False, highlight=False
+        )
+        raise typer.Exit(1) from None
+
+
+def unreachable(server: str, exc: httpx.TransportError) -> str:
+    """What went wrong between us and ``server``, in one line for a human."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"cannot reach {server}: no connection within {CLIENT_TIMEOUT_S:g} s"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{server} did not answer within {CLIENT_TIMEOUT_S:g} s"
+    if isinstance(exc, httpx.ConnectError | httpx.UnsupportedProtocol):
+        return f"cannot reach {server}: {reason(exc)}"
+    return f"lost the connection to {server}: {reason(exc)}"
+
+
+def reason(exc: BaseException) -> str:
+    """The operating system's words for a transport error ("connection refused"), if any.
+
+    httpx wraps httpcore's error, which wraps the socket's OSError; the OSError's strerror
+    is short and familiar, where str() of the outer ones reads "[Errno 111] Connection
+    refused" or is empty.
+    """
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror[:1].lower() + cause.strerror[1:]
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).strip()
+    return (text[:1].lower() + text[1:]) if text else type(exc).__name__
+
+
+def check(response: httpx.Response) -> Any:
+    """The JSON answer of a successful request; one line on stderr and exit 1 otherwise."""
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+        if response.status_code < 400:
+            err_console.print(
+                f"{response.request.url} answered {response.status_code} with a body that is "
+                "not JSON: is it a modelyard server?",
+                markup=False,
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+    if response.status_code >= 400:
+        found = body.get("message") or body.get("error") if isinstance(body, dict) else None
+        message = str(found or response.text)
+        err_console.print(f"[red]{response.status_code}[/] {escape(message)}")
+        raise typer.Exit(1)
+    return body
+
+
+def payload_bytes(payload: str | None) -> bytes:
+    if payload is None:
+        return b""
+    if payload == "-":
+        return sys.stdin.buffer.read()
+    if payload.startswith("@"):
+        return Path(payload[1:]).read_bytes()
+    return payload.encode()
+
+
+def aws_signed(
+    url: str, body: bytes, service: str = "lambda", *, headers: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Signature Version 4 headers for an AWS API request (``service``), when a management
+    token is set (the server then requires it, with the token as secret key); else none."""
+    settings = Settings()
+    token = settings.serving.management_token
+    if token is None:
+        return {}
+    # Imported here: botocore takes a tenth of a second, which no other command needs.
+    from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
+    from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+    from botocore.credentials import Credentials  # type: ignore[import-untyped]
+
+    request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers or {}))
+    credentials = Credentials("modelyard", token.get_secret_value())
+    SigV4Auth(credentials, service, settings.region).add_auth(request)
+    return dict(request.headers.items())

@@ -1,0 +1,521 @@
+"""The workflows area's facade: state machines, executions, their histories and tags.
+
+:class:`WorkflowService` is what every protocol of the area calls (the Step Functions API
+in :mod:`modelyard.workflows.control`, and the ``states:startExecution`` task); it knows
+nothing of HTTP. Standard executions are durable: StartExecution records the execution
+and its ``ExecutionStarted`` event in one transaction and hands it to this process's
+:class:`~modelyard.workflows.executions.ExecutionRunner` (or, when that runner is full,
+to whichever runner claims it first). Express executions run in memory and are not
+kept: StartSyncExecution answers their outcome.
+
+It is an *area*: ``platform.py`` starts it after the areas its tasks call (so its runner
+resumes the executions a previous process left) and stops it before them. Database calls
+run off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+import orjson
+
+from modelyard.storage.database import Database
+from modelyard.storage.executions import (
+    Claimed,
+    Execution,
+    Executions,
+    ExecutionStatus,
+    Start,
+)
+from modelyard.storage.state_machines import (
+    StateMachine,
+    StateMachines,
+    StateMachineStatus,
+    StateMachineType,
+    new_revision_id,
+)
+from modelyard.storage.tags import Tag
+from modelyard.workflows import events, redrive, validation
+from modelyard.workflows.arns import (
+    ACTIVITY,
+    EXECUTION,
+    STATE_MACHINE,
+    StatesArns,
+    check_name,
+    check_role_arn,
+)
+from modelyard.workflows.environment import Clock, HistoryEvent, SystemClock, TaskRunner
+from modelyard.workflows.executions import ExecutionRunner, RunnerLimits
+from modelyard.workflows.express import ExpressRunner, SyncExecution
+from modelyard.workflows.service_errors import (
+    ExecutionAlreadyExists,
+    ExecutionDoesNotExist,
+    ExecutionNotRedrivable,
+    InvalidExecutionInput,
+    MissingRequiredParameter,
+    ResourceNotFound,
+    StateMachineAlreadyExists,
+    StateMachineDeleting,
+    StateMachineDoesNotExist,
+    StateMachineTypeNotSupported,
+    TooManyTags,
+)
+
+__all__ = [
+    "MAX_TAGS",
+    "ExecutionDescription",
+    "HistoryPage",
+    "WorkflowService",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Tags a state machine may have.
+MAX_TAGS: Final = 50
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ExecutionDescription:
+    """DescribeExecution's answer: the execution and whether it may be redriven."""
+
+    #: The execution.
+    execution: Execution
+    #: ``REDRIVABLE`` or ``NOT_REDRIVABLE``.
+    redrive_status: str
+    #: Why not, when not.
+    redrive_status_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HistoryPage:
+    """A page of GetExecutionHistory."""
+
+    #: The events, in the order asked for.
+    events: list[HistoryEvent]
+    #: The id the next page starts after; ``None`` on the last page.
+    next: int | None
+
+
+class WorkflowService:
+    """State machines and their executions (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        arns: StatesArns,
+        tasks: TaskRunner,
+        limits: RunnerLimits | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.arns = arns
+        self._machines = StateMachines(database)
+        self._executions = Executions(database)
+        self._tasks = tasks
+        self._clock = clock or SystemClock()
+        #: The runner of this process's standard executions.
+        self.runner = ExecutionRunner(
+            self._executions, tasks=tasks, arns=arns, limits=limits, clock=clock
+        )
+        self._express = ExpressRunner(tasks=tasks, arns=arns, clock=self._clock)
+
+    async def start(self) -> None:
+        """Start the runner: it resumes the executions a previous process left running."""
+        await self.runner.start()
+
+    async def stop(self) -> None:
+        """Stop the runner (standard executions resume at the next start) and the express
+        executions (which are lost, as express executions may be)."""
+        await self._express.stop()
+        await self.runner.stop()
+
+    # -- state machines -------------------------------------------------------------------
+
+    async def create_state_machine(
+        self,
+        *,
+        name: str,
+        definition: str,
+        role_arn: str,
+        type: StateMachineType = StateMachineType.STANDARD,
+        logging_configuration: Mapping[str, Any] | None = None,
+        tracing_configuration: Mapping[str, Any] | None = None,
+        encryption_configuration: Mapping[str, Any] | None = None,
+        tags: Sequence[Tag] = (),
+    ) -> StateMachine:
+        """CreateStateMachine. Idempotent: the same name, definition, type and
+        configurations answer the machine that exists (its role and tags unchanged)."""
+        check_name(name)
+        check_role_arn(role_arn)
+        validation.check(definition)
+        if len({tag.key for tag in tags}) > MAX_TAGS:
+            raise TooManyTags(f"Too many tags: a state machine may have {MAX_TAGS} at most")
+        now = _now()
+        machine = StateMachine(
+            name=name,
+            type=type,
+            definition=definition,
+            role_arn=role_arn,
+            status=StateMachineStatus.ACTIVE,
+            revision_id=new_revision_id(),
+            created_at=now,
+            updated_at=now,
+            logging_configuration=logging_configuration,
+            tracing_configuration=tracing_configuration,
+            encryption_configuration=encryption_configuration,
+        )
+        if await self._db(self._machines.add, machine, tags) is not None:
+            return machine
+        existing = await self._db(self._machines.get, name)
+        if existing is not None and existing.status is StateMachineStatus.DELETING:
+            raise StateMachineDeleting(
+                f"State Machine is being deleted: '{self.arns.state_machine(name)}'"
+            )
+        if existing is not None and (
+            existing.definition,
+            existing.type,
+            existing.logging_configuration,
+            existing.tracing_configuration,
+            existing.encryption_configuration,
+        ) == (
+            definition,
+            type,
+            logging_configuration,
+            tracing_configuration,
+            encryption_configuration,
+        ):
+            return existing
+        raise StateMachineAlreadyExists(
+            f"State Machine Already Exists: '{self.arns.state_machine(name)}'"
+        )
+
+    async def describe_state_machine(self, arn: str) -> StateMachine:
+        """DescribeStateMachine."""
+        name = self._machine_name(arn)
+        machine = None if name is None else await self._db(self._machines.get, name)
+        if machine is None:
+            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
+        return machine
+
+    async def update_state_machine(
+        self,
+        arn: str,
+        *,
+        definition: str | None = None,
+        role_arn: str | None = None,
+        logging_configuration: Mapping[str, Any] | None = None,
+        tracing_configuration: Mapping[str, Any] | None = None,
+    ) -> StateMachine:
+        """UpdateStateMachine: running executions keep the revision they started with."""
+        if (definition, role_arn, logging_configuration, tracing_configuration) == (None,) * 4:
+            raise MissingRequiredParameter(
+                "Either the definition, the role ARN, the LoggingConfiguration, or the "
+                "TracingConfiguration must be specified"
+            )
+        current = await self.describe_state_machine(arn)
+        if current.status is StateMachineStatus.DELETING:
+            raise StateMachineDeleting(f"State Machine is being deleted: '{arn}'")
+        if role_arn is not None:
+            check_role_arn(role_arn)
+        if definition is not None:
+            validation.check(definition)
+        updated = await self._db(
+            self._machines.update,
+            current.name,
+            now=_now(),
+            definition=definition,
+            role_arn=role_arn,
+            logging_configuration=logging_configuration,
+            tracing_configuration=tracing_configuration,
+        )
+        if updated is None:  # deleted meanwhile
+            raise StateMachineDeleting(f"State Machine is being deleted: '{arn}'")
+        return updated
+
+    async def list_state_machines(
+        self, *, after: str | None, limit: int
+    ) -> tuple[list[StateMachine], bool]:
+        """ListStateMachines: by name, after the name ``after``; and whether more follow."""
+        return await self._db(self._machines.list, after=after, limit=limit)
+
+    async def delete_state_machine(self, arn: str) -> None:
+        """DeleteStateMachine: DELETING until its running executions end, which they do
+        at their next state transition (``States.Runtime``). A missing one is no error."""
+        name = self._machine_name(arn)
+        if name is not None:
+            await self._db(self._machines.begin_delete, name)
+
+    def validate_definition(
+        self, definition: str, *, severity: str = "ERROR", max_results: int = 0
+    ) -> dict[str, Any]:
+        """ValidateStateMachineDefinition's answer."""
+        return validation.validate_state_machine_definition(
+            definition, max_results=max_results, severity=severity
+        )
+
+    # -- executions -----------------------------------------------------------------------
+
+    async def start_execution(
+        self,
+        state_machine_arn: str,
+        *,
+        name: str | None = None,
+        input: str | None = None,
+        trace_header: str | None = None,
+    ) -> tuple[str, datetime]:
+        """StartExecution: the execution's ARN and start date.
+
+        Idempotent for a standard machine: the same name and input as a RUNNING execution
+        answer that execution; any other use of a name is ExecutionAlreadyExists.
+        """
+        machine = await self._startable(state_machine_arn)
+        name = check_name(name) if name is not None else str(uuid.uuid4())
+        text, value = _input(input)
+        if machine.type is StateMachineType.EXPRESS:
+            return self._express.start(machine, name, value)
+        now = _now()
+        execution = Execution(
+            state_machine=machine.name,
+            name=name,
+            revision_id=machine.revision_id,
+            status=ExecutionStatus.RUNNING,
+            input=text,
+            start_date=now,
+            trace_header=trace_header,
+        )
+        first = events.execution_started(execution.key, text, machine.role_arn, now)
+        # Started here when this runner has room: no claim, no reload.
+        reserved = self.runner.reserve()
+        try:
+            started = await self.runner.record_start(
+                Start(execution=execution, first=first, leased=reserved)
+            )
+        except BaseException:
+            if reserved:
+                self.runner.unreserve()
+            raise
+        if started is None or not started[1]:
+            if reserved:
+                self.runner.unreserve()
+            if started is None:
+                await self._startable(state_machine_arn)  # raises why it is not
+                raise StateMachineDeleting(f"State Machine is being deleted: '{state_machine_arn}'")
+            existing = started[0]
+            if existing.status is ExecutionStatus.RUNNING and existing.input == text:
+                return self.arns.execution(existing.key), existing.start_date
+            raise ExecutionAlreadyExists(
+                f"Execution Already Exists: '{self.arns.execution(existing.key)}'"
+            )
+        if reserved:
+            self.runner.launch(
+                Claimed(
+                    execution=execution,
+                    definition=machine.definition,
+                    role_arn=machine.role_arn,
+                    events=[events.stored(first)],
+                    last_event_id=1,
+                )
+            )
+        else:
+            self.runner.wake()
+        return self.arns.execution(execution.key), now
+
+    async def start_sync_execution(
+        self, state_machine_arn: str, *, name: str | None = None, input: str | None = None
+    ) -> SyncExecution:
+        """StartSyncExecution of an EXPRESS machine: runs it, answers how it ended."""
+        machine = await self._startable(state_machine_arn)
+        if machine.type is not StateMachineType.EXPRESS:
+            raise StateMachineTypeNotSupported(
+                "This operation is not supported by this type of state machine"
+            )
+        name = check_name(name) if name is not None else str(uuid.uuid4())
+        text, value = _input(input)
+        return await self._express.run(machine, name, text, value)
+
+    async def describe_execution(self, arn: str) -> ExecutionDescription:
+        """DescribeExecution (standard executions; express ones are not kept)."""
+        execution = await self._execution(arn)
+        reason = await self._redrive_refusal(execution)
+        return ExecutionDescription(
+            execution=execution,
+            redrive_status="NOT_REDRIVABLE" if reason else "REDRIVABLE",
+            redrive_status_reason=reason,
+        )
+
+    async def list_executions(
+        self,
+        state_machine_arn: str,
+        *,
+        status: ExecutionStatus | None = None,
+        redriven: bool | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Execution], bool]:
+        """ListExecutions: newest first; and whether more follow."""
+        machine = await self.describe_state_machine(state_machine_arn)
+        if machine.type is StateMachineType.EXPRESS:
+            raise StateMachineTypeNotSupported(
+                "This operation is not supported by this type of state machine"
+            )
+        return await self._db(
+            self._executions.list,
+            machine.name,
+            status=status,
+            redriven=redriven,
+            after=after,
+            limit=limit,
+        )
+
+    async def stop_execution(
+        self, arn: str, *, error: str | None = None, cause: str | None = None
+    ) -> datetime:
+        """StopExecution: ABORTED with an ``ExecutionAborted`` event, its run cancelled.
+        One that has already ended is left as it is; its stop date is answered."""
+        key = self._execution_key(arn)
+        now = _now()
+        stopped = await self._db(
+            self._executions.stop,
+            key,
+            stop_date=now,
+            error=error,
+            cause=cause,
+            event=events.execution_aborted(key, error, cause, now),
+        )
+        if stopped is None:
+            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
+        self.runner.abandon(key)
+        return stopped.stop_date or now
+
+    async def get_execution_history(
+        self,
+        arn: str,
+        *,
+        after: int | None = None,
+        reverse: bool = False,
+        limit: int = 100,
+        include_data: bool = True,
+    ) -> HistoryPage:
+        """GetExecutionHistory: a page of events; without ``include_data``, no event shows
+        an input or output."""
+        key = self._execution_key(arn)
+        found, more = await self._db(
+            self._executions.history, key, after=after, reverse=reverse, limit=limit
+        )
+        if not found and await self._db(self._executions.get, key) is None:
+            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
+        page = [events.answered(event, include_data) for event in found]
+        return HistoryPage(events=page, next=page[-1].id if more and page else None)
+
+    async def redrive_execution(self, arn: str) -> datetime:
+        """RedriveExecution: the execution runs again from what failed (see
+        :func:`~modelyard.workflows.executions.superseded`); its redrive date."""
+        execution = await self._execution(arn)
+        reason = await self._redrive_refusal(execution)
+        if reason is not None:
+            raise ExecutionNotRedrivable(reason)
+        now = _now()
+        redriven = await self._db(
+            self._executions.redrive,
+            execution.key,
+            redrive_count=execution.redrive_count,
+            now=now,
+            event=events.execution_redriven(execution.key, execution.redrive_count + 1, now),
+            superseded=redrive.superseded,
+        )
+        if redriven is None:
+            raise ExecutionNotRedrivable(f"Execution is RUNNING and cannot be redriven: '{arn}'")
+        self.runner.wake()
+        return redriven.redrive_date or now
+
+    # -- tags -----------------------------------------------------------------------------
+
+    async def tag_resource(self, arn: str, tags: Sequence[Tag]) -> None:
+        """TagResource: set ``tags`` (a key already there takes the new value)."""
+        count = await self._db(
+            self._machines.add_tags, self._taggable(arn), tags, max_tags=MAX_TAGS
+        )
+        if count is None:
+            raise ResourceNotFound(f"Resource not found: '{arn}'")
+        if count > MAX_TAGS:
+            raise TooManyTags(
+                f"Too many tags: '{arn}' would have {count}; a resource may have {MAX_TAGS}"
+            )
+
+    async def untag_resource(self, arn: str, keys: Sequence[str]) -> None:
+        """UntagResource: keys the resource does not have are ignored."""
+        if not await self._db(self._machines.remove_tags, self._taggable(arn), keys):
+            raise ResourceNotFound(f"Resource not found: '{arn}'")
+
+    async def list_tags(self, arn: str) -> list[Tag]:
+        """ListTagsForResource."""
+        found = await self._db(self._machines.list_tags, self._taggable(arn))
+        if found is None:
+            raise ResourceNotFound(f"Resource not found: '{arn}'")
+        return found
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _machine_name(self, arn: str) -> str | None:
+        return self.arns.parse(arn, STATE_MACHINE)
+
+    def _taggable(self, arn: str) -> str:
+        """The name of the state machine ``arn`` names (activities are not kept here)."""
+        name = self.arns.parse(arn, STATE_MACHINE, ACTIVITY)
+        if name is None or arn.split(":")[5] == ACTIVITY:
+            raise ResourceNotFound(f"Resource not found: '{arn}'")
+        return name
+
+    def _execution_key(self, arn: str) -> str:
+        key = self.arns.parse(arn, EXECUTION)
+        if key is None:
+            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
+        return key
+
+    async def _execution(self, arn: str) -> Execution:
+        execution = await self._db(self._executions.get, self._execution_key(arn))
+        if execution is None:
+            raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
+        return execution
+
+    async def _startable(self, arn: str) -> StateMachine:
+        machine = await self.describe_state_machine(arn)
+        if machine.status is StateMachineStatus.DELETING:
+            raise StateMachineDeleting(f"State Machine is being deleted: '{arn}'")
+        return machine
+
+    async def _redrive_refusal(self, execution: Execution) -> str | None:
+        """Why ``execution`` may not be redriven, or ``None``."""
+        if execution.status in (ExecutionStatus.RUNNING, ExecutionStatus.SUCCEEDED):
+            return redrive.refusal(execution, None, 0, _now())
+        machine = await self._db(self._machines.get, execution.state_machine)
+        last = await self._db(self._executions.last_event_id, execution.key)
+        return redrive.refusal(execution, machine, last, _now())
+
+    async def _db(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(query, *args, **kwargs)
+
+
+def _input(text: str | None) -> tuple[str, Any]:
+    """The execution input as given (``{}`` when none is) and its value."""
+    if text is None:
+        return "{}", {}
+    try:
+        return text, orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidExecutionInput(f"Invalid State Machine Execution Input: '{exc}'") from None
+
+
+def _now() -> datetime:
+    # To the millisecond, as AWS keeps timestamps: what Describe answers is what List
+    # pages compare with.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
