@@ -35,6 +35,7 @@ from modelyard.aws.sigv4 import SigV4Verifier
 from modelyard.config import Settings
 from modelyard.endpoints import Arns, EndpointLimits, EndpointService
 from modelyard.endpoints import control as endpoint_control
+from modelyard.endpoints import invocations as endpoint_invocations
 from modelyard.endpoints import openapi as endpoints_openapi
 from modelyard.endpoints import routes as endpoint_routes
 from modelyard.endpoints.capture import CaptureWriter
@@ -43,6 +44,12 @@ from modelyard.fastlane import FastLane, Lane
 from modelyard.functions import FunctionArns, FunctionService
 from modelyard.functions import openapi as functions_openapi
 from modelyard.functions import routes as function_routes
+from modelyard.jobs import openapi as jobs_openapi
+from modelyard.jobs import routes as job_routes
+from modelyard.jobs import tasks as job_tasks
+from modelyard.jobs.service import JobService
+from modelyard.jobs.tasks import EndpointsOfCategoriesTask, InvokeEndpointWithObjectsTask
+from modelyard.jobs.workflows import WorkflowsForJobs
 from modelyard.metrics import Metrics
 from modelyard.metrics_routes import metrics_route
 from modelyard.metrics_routes import openapi_part as metrics_openapi
@@ -51,11 +58,16 @@ from modelyard.serving.artifacts import is_local_url
 from modelyard.serving.dataplane import DataPlane, build_dataplane
 from modelyard.serving.protocols import openapi as serving_openapi
 from modelyard.storage.database import Database
-from modelyard.storage.objectstore import open_store
+from modelyard.storage.objectstore import ObjectStore, open_store
 from modelyard.storage.registrations import ModelRegistrations
 from modelyard.workflows import control as workflow_control
+from modelyard.workflows import s3_task, sagemaker_task
 from modelyard.workflows.arns import StatesArns
 from modelyard.workflows.executions import RunnerLimits, TaskRegistry
+from modelyard.workflows.function_task import INVOKE as FUNCTION_INVOKE
+from modelyard.workflows.function_task import FunctionTask
+from modelyard.workflows.s3_task import S3Task
+from modelyard.workflows.sagemaker_task import InvokeEndpointTask
 from modelyard.workflows.service import WorkflowService
 
 __all__ = ["HOT_PATHS", "Area", "Platform", "build_model_server", "build_platform"]
@@ -187,9 +199,10 @@ def build_platform(settings: Settings) -> Platform:
         arns=FunctionArns(region=settings.region, account_id=settings.account_id),
         settings=settings.functions,
     )
+    store = open_store(store_url, settings.store_options)
     # Task resources of state machines, by ARN prefix: the areas that serve them register
     # here (lambda:invoke, sagemaker:invokeEndpoint, s3, states:startExecution).
-    task_resources = TaskRegistry()
+    task_resources = _task_resources(endpoints, functions, store)
     workflows = WorkflowService(
         database=database,
         arns=StatesArns(region=settings.region, account_id=settings.account_id),
@@ -199,6 +212,15 @@ def build_platform(settings: Settings) -> Platform:
             poll_interval_s=settings.workflows.poll_interval_s,
             max_concurrent=settings.workflows.max_concurrent_executions,
         ),
+        store=store,
+    )
+    jobs = JobService(
+        database=database,
+        store=store,
+        workflows=WorkflowsForJobs(
+            workflows, role_arn=f"arn:aws:iam::{settings.account_id}:role/modelyard-jobs"
+        ),
+        registry=endpoints,
     )
     # Every AWS JSON service answers on POST /, by X-Amz-Target.
     aws_services = [endpoint_control.service(endpoints), workflow_control.service(workflows)]
@@ -211,14 +233,15 @@ def build_platform(settings: Settings) -> Platform:
         database=database,
         # Functions start first and stop last: later areas (workflows) call them. Capture
         # starts before the endpoints that feed it and stops after them. Workflows start
-        # last (their runner resumes executions whose tasks call the areas before them)
-        # and stop first.
-        areas=[functions, capture, endpoints, workflows],
+        # last but the jobs (their runner resumes executions whose tasks call the areas
+        # before them) and stop first; the jobs make sure their state machine exists.
+        areas=[functions, capture, endpoints, workflows, jobs],
         routes=_routes(
             serving_routes.routes(serving),
             aws_json.routes(aws_services, verifier),
             endpoint_routes.routes(endpoints, verifier),
             function_routes.routes(functions, verifier, settings.serving.management_token),
+            job_routes.routes(jobs, store, settings.serving.management_token),
             [metrics_route(metrics)],
             openapi.routes(
                 serving_openapi.part(),
@@ -226,9 +249,32 @@ def build_platform(settings: Settings) -> Platform:
                 aws_openapi.part(aws_services),
                 endpoints_openapi.part(),
                 functions_openapi.part(),
+                jobs_openapi.part(),
             ),
         ),
     )
+
+
+def _task_resources(
+    endpoints: EndpointService, functions: FunctionService, store: ObjectStore
+) -> TaskRegistry:
+    """The Task resources state machines may call, each served through its area's facade."""
+    registry = TaskRegistry()
+    invoke_endpoint = InvokeEndpointTask(
+        endpoints, lambda exc: endpoint_invocations.ERRORS.code_for(exc).code
+    )
+    registry.register(sagemaker_task.RESOURCE, invoke_endpoint)
+    function_task = FunctionTask(functions)
+    registry.register(FUNCTION_INVOKE, function_task)
+    registry.register("arn:aws:lambda:", function_task)  # plain function ARNs
+    s3 = S3Task(store)
+    for resource in s3_task.RESOURCES:
+        registry.register(resource, s3)
+    registry.register(job_tasks.ENDPOINTS_OF_CATEGORIES, EndpointsOfCategoriesTask(endpoints))
+    registry.register(
+        job_tasks.INVOKE_ENDPOINT, InvokeEndpointWithObjectsTask(invoke_endpoint, store)
+    )
+    return registry
 
 
 def build_model_server(settings: Settings, model_store: str | Path) -> Platform:

@@ -200,6 +200,9 @@ class Start:
     first: NewEvent
     #: Whether the committing runner takes its lease at once (it runs it next).
     leased: bool = False
+    #: What else to record in the same transaction, if the start is recorded (the job an
+    #: execution runs: neither is ever committed without the other).
+    also: Callable[[Connection], None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -370,6 +373,7 @@ class Executions:
                     start.first,
                     owner if start.leased else None,
                     lease_until if start.leased else None,
+                    start.also,
                 )
                 for start in starts
             ]
@@ -550,6 +554,7 @@ def _start(
     first: NewEvent,
     lease_owner: str | None,
     lease_expires: float | None,
+    also: Callable[[Connection], None] | None = None,
 ) -> tuple[Execution, bool] | None:
     # FOR SHARE: a delete marking the machine DELETING waits for this start, and then
     # sees its execution running.
@@ -571,6 +576,8 @@ def _start(
         row = connection.execute(select(executions).where(executions.c.key == execution.key)).one()
         return _execution(row), False
     connection.execute(insert(execution_events).values(**_event_columns(first)))
+    if also is not None:
+        also(connection)
     return execution, True
 
 

@@ -38,6 +38,7 @@ from modelyard.storage.executions import (
     ExecutionStatus,
     Start,
 )
+from modelyard.storage.objectstore import ObjectStore
 from modelyard.workflows import validation
 from modelyard.workflows.arns import StatesArns
 from modelyard.workflows.definition import StateMachine, parse_machine
@@ -52,6 +53,7 @@ from modelyard.workflows.errors import RUNTIME, TASK_FAILED, StatesError
 from modelyard.workflows.interpreter import ExecutionInfo, ExecutionOutcome, Interpreter
 from modelyard.workflows.interpreter import ExecutionStatus as OutcomeStatus
 from modelyard.workflows.journal import DurableHistory, DurableTasks, ExecutionLost, Journal
+from modelyard.workflows.map_runs import MapRuns
 
 __all__ = ["ExecutionRunner", "RunnerLimits", "TaskRegistry", "compile_definition"]
 
@@ -150,8 +152,12 @@ class ExecutionRunner:
         arns: StatesArns,
         limits: RunnerLimits | None = None,
         clock: Clock | None = None,
+        store: ObjectStore | None = None,
+        map_runs: MapRuns | None = None,
     ) -> None:
         self.limits = limits or RunnerLimits()
+        self._store = store
+        self._map_runs = map_runs
         #: Who this runner is in the database's leases.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._executions = executions
@@ -356,6 +362,8 @@ class ExecutionRunner:
             history=history,
             region=self._arns.region,
             account=self._arns.account_id,
+            store=self._store,
+            map_runs=self._map_runs,
         )
         try:
             machine = self._machine(execution.revision_id, claimed.definition)

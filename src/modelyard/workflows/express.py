@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from modelyard.storage.objectstore import ObjectStore
 from modelyard.storage.state_machines import StateMachine
 from modelyard.workflows.arns import StatesArns
 from modelyard.workflows.environment import Clock, Environment, MemoryHistory, TaskRunner
@@ -23,6 +24,7 @@ from modelyard.workflows.errors import RUNTIME, TIMEOUT
 from modelyard.workflows.executions import compile_definition
 from modelyard.workflows.interpreter import ExecutionInfo, ExecutionOutcome, Interpreter
 from modelyard.workflows.interpreter import ExecutionStatus as OutcomeStatus
+from modelyard.workflows.map_runs import MapRuns
 
 __all__ = ["EXPRESS_TIMEOUT_S", "ExpressRunner", "SyncExecution"]
 
@@ -55,8 +57,18 @@ class SyncExecution:
 class ExpressRunner:
     """Runs the express executions of one process."""
 
-    def __init__(self, *, tasks: TaskRunner, arns: StatesArns, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        tasks: TaskRunner,
+        arns: StatesArns,
+        clock: Clock,
+        store: ObjectStore | None = None,
+        map_runs: MapRuns | None = None,
+    ) -> None:
         self._tasks = tasks
+        self._store = store
+        self._map_runs = map_runs
         self._arns = arns
         self._clock = clock
         self._running: set[asyncio.Task[ExecutionOutcome]] = set()
@@ -107,6 +119,8 @@ class ExpressRunner:
                     history=MemoryHistory(),
                     region=self._arns.region,
                     account=self._arns.account_id,
+                    store=self._store,
+                    map_runs=self._map_runs,
                 ),
                 execution=ExecutionInfo(
                     arn=arn,

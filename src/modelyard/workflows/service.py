@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import orjson
+from sqlalchemy import Connection
 
 from modelyard.storage.database import Database
 from modelyard.storage.executions import (
@@ -33,6 +34,7 @@ from modelyard.storage.executions import (
     ExecutionStatus,
     Start,
 )
+from modelyard.storage.objectstore import ObjectStore
 from modelyard.storage.state_machines import (
     StateMachine,
     StateMachines,
@@ -53,6 +55,7 @@ from modelyard.workflows.arns import (
 from modelyard.workflows.environment import Clock, HistoryEvent, SystemClock, TaskRunner
 from modelyard.workflows.executions import ExecutionRunner, RunnerLimits
 from modelyard.workflows.express import ExpressRunner, SyncExecution
+from modelyard.workflows.map_runs import MapRuns, MemoryMapRuns
 from modelyard.workflows.service_errors import (
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
@@ -115,17 +118,29 @@ class WorkflowService:
         tasks: TaskRunner,
         limits: RunnerLimits | None = None,
         clock: Clock | None = None,
+        store: ObjectStore | None = None,
+        map_runs: MapRuns | None = None,
     ) -> None:
         self.arns = arns
+        #: Distributed Maps' Map Runs (in memory; DescribeMapRun is not served yet).
+        self.map_runs = map_runs or MemoryMapRuns()
         self._machines = StateMachines(database)
         self._executions = Executions(database)
         self._tasks = tasks
         self._clock = clock or SystemClock()
         #: The runner of this process's standard executions.
         self.runner = ExecutionRunner(
-            self._executions, tasks=tasks, arns=arns, limits=limits, clock=clock
+            self._executions,
+            tasks=tasks,
+            arns=arns,
+            limits=limits,
+            clock=clock,
+            store=store,
+            map_runs=self.map_runs,
         )
-        self._express = ExpressRunner(tasks=tasks, arns=arns, clock=self._clock)
+        self._express = ExpressRunner(
+            tasks=tasks, arns=arns, clock=self._clock, store=store, map_runs=self.map_runs
+        )
 
     async def start(self) -> None:
         """Start the runner: it resumes the executions a previous process left running."""
@@ -270,8 +285,12 @@ class WorkflowService:
         name: str | None = None,
         input: str | None = None,
         trace_header: str | None = None,
+        also: Callable[[Connection], None] | None = None,
     ) -> tuple[str, datetime]:
         """StartExecution: the execution's ARN and start date.
+
+        ``also`` is recorded in the same transaction as the start, when the start is
+        recorded (a standard execution of a new name): the jobs area's job row.
 
         Idempotent for a standard machine: the same name and input as a RUNNING execution
         answer that execution; any other use of a name is ExecutionAlreadyExists.
@@ -296,7 +315,7 @@ class WorkflowService:
         reserved = self.runner.reserve()
         try:
             started = await self.runner.record_start(
-                Start(execution=execution, first=first, leased=reserved)
+                Start(execution=execution, first=first, leased=reserved, also=also)
             )
         except BaseException:
             if reserved:

@@ -77,8 +77,11 @@ async def run_task(
             {"resourceType": resource_type, "resource": name},
         )
     task = TaskContext(
-        # The attempt's seed names it: execution, scope, state and visit, attempt.
-        idempotency_key=flow.seed,
+        # The attempt's seed names it (execution, scope, state and visit, attempt); a
+        # redrive runs failed attempts again, as new ones.
+        idempotency_key=flow.seed
+        if not (redrives := interpreter.execution.redrive_count)
+        else f"{flow.seed}~redrive{redrives}",
         execution_arn=interpreter.execution.arn,
         state_name=state.name,
         timeout_seconds=timeout,
