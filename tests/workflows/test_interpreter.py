@@ -814,3 +814,29 @@ def test_a_state_visited_again_in_a_loop_is_a_new_visit() -> None:
     assert len(keys) == 2
     assert len(set(keys)) == 2
     assert len(set(ids)) == 2
+
+
+def test_a_task_silent_for_longer_than_heartbeat_seconds_times_out() -> None:
+    async def silent(payload: Any) -> Any:
+        await asyncio.Future()  # never answers, never sends a heartbeat
+
+    result = run(
+        machine(
+            {
+                "T": {
+                    "Type": "Task",
+                    "Resource": INVOKE,
+                    "TimeoutSeconds": 60,
+                    "HeartbeatSeconds": 10,
+                    "Catch": [{"ErrorEquals": ["States.HeartbeatTimeout"], "Next": "Late"}],
+                    "End": True,
+                },
+                "Late": {"Type": "Pass", "End": True},
+            }
+        ),
+        {},
+        {INVOKE: silent},
+    )
+    assert result.output["Error"] == "States.HeartbeatTimeout"
+    assert "TaskTimedOut" in result.types()
+    assert result.clock.now() - 1_700_000_000.0 == pytest.approx(10)

@@ -392,8 +392,11 @@ class Interpreter:
             "Task": {},
         }
 
-    async def with_timeout(self, work: Awaitable[T], seconds: float | None, cause: str) -> T:
-        """``work``'s result, or ``States.Timeout`` after ``seconds`` of the clock."""
+    async def with_timeout(
+        self, work: Awaitable[T], seconds: float | None, cause: str, *, error: str = TIMEOUT
+    ) -> T:
+        """``work``'s result, or ``error`` (``States.Timeout``) after ``seconds`` of the
+        clock."""
         if seconds is None:
             return await work
         task = asyncio.ensure_future(work)
@@ -406,7 +409,7 @@ class Interpreter:
                 task.cancel()
         if task in done:
             return task.result()
-        raise StatesError(TIMEOUT, cause)
+        raise StatesError(error, cause)
 
     def language(self, state: State) -> QueryLanguage:
         """The query language of ``state``."""

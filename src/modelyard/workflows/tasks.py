@@ -15,7 +15,13 @@ import orjson
 
 from modelyard.workflows.dataflow import Dataflow, check_size
 from modelyard.workflows.environment import HistoryEvent, TaskContext
-from modelyard.workflows.errors import RUNTIME, TIMEOUT, PathMissing, StatesError
+from modelyard.workflows.errors import (
+    HEARTBEAT_TIMEOUT,
+    RUNTIME,
+    TIMEOUT,
+    PathMissing,
+    StatesError,
+)
 
 if TYPE_CHECKING:
     from modelyard.workflows.interpreter import Frame, Interpreter
@@ -93,19 +99,31 @@ async def run_task(
             # A replay: this attempt finished before the crash; its record is its outcome.
             result = _outcome(done)
         else:
+            # The task resources here answer once, sending no heartbeats in between: a
+            # HeartbeatSeconds shorter than the timeout is what ends a silent task, as it
+            # ends an activity that sends none.
+            limit, limit_error, cause = (
+                timeout,
+                TIMEOUT,
+                f"Task '{state.name}' timed out after {timeout} seconds.",
+            )
+            if heartbeat is not None and (timeout is None or heartbeat < timeout):
+                limit, limit_error = heartbeat, HEARTBEAT_TIMEOUT
+                cause = f"Task '{state.name}' sent no heartbeat for {heartbeat} seconds."
             remaining = (
                 None
-                if timeout is None
-                else frame.last_time + timeout - interpreter.environment.clock.now()
+                if limit is None
+                else frame.last_time + limit - interpreter.environment.clock.now()
             )
             result = await interpreter.with_timeout(
                 interpreter.environment.tasks.run(resource, payload, task),
                 remaining,
-                f"Task '{state.name}' timed out after {timeout} seconds.",
+                cause,
+                error=limit_error,
             )
         result_text = check_size(result, f"result of task '{state.name}'")
     except StatesError as error:
-        timed_out = error.error == TIMEOUT
+        timed_out = error.error in (TIMEOUT, HEARTBEAT_TIMEOUT)
         details: dict[str, Any] = {"error": error.error, "cause": error.cause or ""}
         if plain:
             kind = "LambdaFunctionTimedOut" if timed_out else "LambdaFunctionFailed"
