@@ -32,13 +32,13 @@ from modelyard.workflows.paths import evaluate_payload
 
 if TYPE_CHECKING:
     from modelyard.workflows.definition import StateMachine
-    from modelyard.workflows.interpreter import Frame, Interpreter
+    from modelyard.workflows.engine import Engine, Frame
 
 __all__ = ["run_map", "run_parallel"]
 
 
 async def run_parallel(
-    interpreter: Interpreter, flow: Dataflow, frame: Frame
+    interpreter: Engine, flow: Dataflow, frame: Frame
 ) -> tuple[Any, str | None, dict[str, Any]]:
     """One attempt of Parallel state ``flow.state``."""
     state = flow.state
@@ -67,7 +67,7 @@ async def run_parallel(
 
 
 async def run_map(
-    interpreter: Interpreter, flow: Dataflow, frame: Frame
+    interpreter: Engine, flow: Dataflow, frame: Frame
 ) -> tuple[Any, str | None, dict[str, Any]]:
     """One attempt of (inline) Map state ``flow.state``."""
     state = flow.state

@@ -42,6 +42,7 @@ import orjson
 
 from modelyard.errors import ModelyardError
 from modelyard.workflows.dataflow import Dataflow
+from modelyard.workflows.engine import ExecutionInfo
 from modelyard.workflows.environment import Environment, HistoryEvent, MemoryHistory
 from modelyard.workflows.errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
@@ -70,7 +71,7 @@ from modelyard.workflows.result_writer import (
 )
 
 if TYPE_CHECKING:
-    from modelyard.workflows.interpreter import Frame, Interpreter
+    from modelyard.workflows.engine import Engine, Frame
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "run_distributed_map"]
 
@@ -82,7 +83,7 @@ T = TypeVar("T")
 
 
 async def run_distributed_map(
-    interpreter: Interpreter, flow: Dataflow, frame: Frame
+    interpreter: Engine, flow: Dataflow, frame: Frame
 ) -> tuple[Any, str | None, dict[str, Any]]:
     """One attempt of Map state ``flow.state`` in Distributed mode."""
     state = flow.state
@@ -177,7 +178,7 @@ class _MapRun:
 
     def __init__(
         self,
-        interpreter: Interpreter,
+        interpreter: Engine,
         flow: Dataflow,
         effective: Any,
         names: MapRunNames,
@@ -293,7 +294,6 @@ class _MapRun:
 
     async def child(self, index: int) -> None:
         """Run child execution ``index`` to its end and count it."""
-        from modelyard.workflows.interpreter import ExecutionInfo, Interpreter
 
         assert self.inputs is not None
         value = self.inputs.input(index)
@@ -325,7 +325,7 @@ class _MapRun:
             store=env.store,
             map_runs=env.map_runs,
         )
-        child = Interpreter(processor, child_env, execution=execution)
+        child = self.interpreter.spawn(processor, child_env, execution)
         try:
             outcome = await child.execute(value)
         except asyncio.CancelledError:

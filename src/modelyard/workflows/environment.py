@@ -15,7 +15,6 @@ import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -32,7 +31,6 @@ __all__ = [
     "SystemClock",
     "TaskContext",
     "TaskRunner",
-    "iso8601",
 ]
 
 
@@ -240,9 +238,3 @@ class Environment:
     store: ObjectStore | None = None
     #: Where distributed Maps report their Map Runs (``None``: nowhere).
     map_runs: MapRuns | None = None
-
-
-def iso8601(epoch: float) -> str:
-    """``epoch`` as Step Functions writes times in the context object (milliseconds, Z)."""
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -18,10 +18,8 @@ execution, the state's path and the attempt, and time comes from the environment
 from __future__ import annotations
 
 import asyncio
-import enum
 import random
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -36,7 +34,8 @@ from modelyard.workflows.definition import (
     StateMachine,
     StateType,
 )
-from modelyard.workflows.environment import Environment, HistoryEvent, iso8601
+from modelyard.workflows.engine import ExecutionInfo, ExecutionOutcome, ExecutionStatus, Frame
+from modelyard.workflows.environment import Environment, HistoryEvent
 from modelyard.workflows.errors import (
     ALL,
     DATA_LIMIT_EXCEEDED,
@@ -46,6 +45,7 @@ from modelyard.workflows.errors import (
     StatesError,
 )
 from modelyard.workflows.simple_states import failure, run_choice, run_pass, run_wait
+from modelyard.workflows.timestamps import iso8601
 
 __all__ = [
     "ExecutionInfo",
@@ -57,80 +57,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-class ExecutionStatus(enum.Enum):
-    """How an execution ended (or that it has not)."""
-
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
-    ABORTED = "ABORTED"
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ExecutionInfo:
-    """What the context object says of the execution."""
-
-    #: The execution's ARN.
-    arn: str
-    #: Its name.
-    name: str
-    #: The state machine's ARN.
-    state_machine_arn: str
-    #: The state machine's name.
-    state_machine_name: str
-    #: When it started, epoch seconds.
-    start_time: float
-    #: The role it runs as (recorded only).
-    role_arn: str = ""
-    #: How many times it was redriven.
-    redrive_count: int = 0
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ExecutionOutcome:
-    """How an execution ended."""
-
-    #: Its final status.
-    status: ExecutionStatus
-    #: The output when it succeeded.
-    output: Any = None
-    #: The error when it failed or timed out.
-    error: str | None = None
-    #: The cause.
-    cause: str | None = None
-
-
-@dataclass(kw_only=True, slots=True)
-class Frame:
-    """Where a machine runs: the top level, a Parallel branch or a Map iteration."""
-
-    #: The variables of this scope (a branch starts with a copy of its parent's).
-    variables: dict[str, Any]
-    #: The path from the top level, e.g. ``/Fan/3``: part of idempotency keys and seeds.
-    path: str = ""
-    #: The last event recorded in this scope (the next event's ``previousEventId``).
-    previous_event: int = 0
-    #: How many events this scope has recorded: the next event's key is ``path#sequence``.
-    sequence: int = 0
-    #: When this scope's last event happened: what sleeps are measured from, so that a
-    #: replayed Wait or retry back-off ends when it would have.
-    last_time: float = 0.0
-
-    def child(self, segment: str) -> Frame:
-        """The frame of a branch or iteration inside this one."""
-        return Frame(
-            variables=dict(self.variables),
-            path=f"{self.path}/{segment}",
-            previous_event=self.previous_event,
-            last_time=self.last_time,
-        )
-
-    def next_key(self) -> str:
-        """The key of the next event this scope records."""
-        return f"{self.path}#{self.sequence}"
 
 
 def matches(error_equals: tuple[str, ...], error: str) -> bool:
@@ -391,6 +317,12 @@ class Interpreter:
             },
             "Task": {},
         }
+
+    def spawn(
+        self, machine: StateMachine, environment: Environment, execution: ExecutionInfo
+    ) -> Interpreter:
+        """A separate execution of ``machine`` (a Distributed Map's child)."""
+        return Interpreter(machine, environment, execution=execution)
 
     async def with_timeout(
         self, work: Awaitable[T], seconds: float | None, cause: str, *, error: str = TIMEOUT

@@ -30,9 +30,9 @@ import orjson
 from modelyard.errors import InvalidObjectKey, ObjectNotFound, ObjectStoreError
 from modelyard.storage.objectstore import ObjectStore
 from modelyard.workflows.dataflow import Dataflow
-from modelyard.workflows.environment import iso8601
 from modelyard.workflows.errors import RESULT_WRITER_FAILED, StatesError
 from modelyard.workflows.paths import evaluate_payload
+from modelyard.workflows.timestamps import iso8601
 
 __all__ = [
     "MAX_RESULT_FILE_BYTES",

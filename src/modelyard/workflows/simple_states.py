@@ -22,7 +22,7 @@ from modelyard.workflows.errors import (
 from modelyard.workflows.timestamps import parse_timestamp
 
 if TYPE_CHECKING:
-    from modelyard.workflows.interpreter import Frame, Interpreter
+    from modelyard.workflows.engine import Engine, Frame
 
 __all__ = ["failure", "run_choice", "run_pass", "run_wait"]
 
@@ -81,7 +81,7 @@ def _holds(flow: Dataflow, rule: Rule | None, condition: Any, effective: Any) ->
 
 
 async def run_wait(
-    interpreter: Interpreter, flow: Dataflow, frame: Frame
+    interpreter: Engine, flow: Dataflow, frame: Frame
 ) -> tuple[Any, str | None, dict[str, Any]]:
     state = flow.state
     effective = flow.raw if flow.jsonata else flow.effective_input()

@@ -24,7 +24,7 @@ from modelyard.workflows.errors import (
 )
 
 if TYPE_CHECKING:
-    from modelyard.workflows.interpreter import Frame, Interpreter
+    from modelyard.workflows.engine import Engine, Frame
 
 __all__ = ["describe_resource", "run_task"]
 
@@ -45,7 +45,7 @@ def describe_resource(resource: str) -> tuple[str, str, bool]:
 
 
 async def run_task(
-    interpreter: Interpreter, flow: Dataflow, frame: Frame, attempt: int
+    interpreter: Engine, flow: Dataflow, frame: Frame, attempt: int
 ) -> tuple[Any, str | None, dict[str, Any]]:
     """One attempt of Task state ``flow.state``."""
     state = flow.state

@@ -14,10 +14,15 @@ precision (not rounded to microseconds as ``datetime`` would).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Final, NamedTuple
 
-__all__ = ["Instant", "parse_timestamp"]
+__all__ = [
+    "Instant",
+    "iso8601",
+    "parse_timestamp",
+]
 
 
 class Instant(NamedTuple):
@@ -85,3 +90,9 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     return era * 146097 + day_of_era - 719468
+
+
+def iso8601(epoch: float) -> str:
+    """``epoch`` as Step Functions writes times in the context object (milliseconds, Z)."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
