@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelyard.cli_client import (
+    HomeOption,
     ServerOption,
     aws_signed,
     check,
@@ -24,6 +25,7 @@ from modelyard.cli_client import (
     console,
     err_console,
     payload_bytes,
+    write_server_file,
 )
 from modelyard.cli_jobs import jobs_app, workflows_app
 from modelyard.config import Settings
@@ -205,9 +207,14 @@ def up(
         platform.app,
         settings.host,
         settings.port,
-        on_started=lambda: _announce(settings, "is up", example, token),
+        on_started=lambda: _started(settings, example, token),
         http=settings.http,
     )
+
+
+def _started(settings: Settings, example: str | None, token: str | None) -> None:
+    write_server_file(settings.home, settings.host, settings.port)
+    _announce(settings, "is up", example, token)
 
 
 # -- client commands ---------------------------------------------------------------------
@@ -374,6 +381,7 @@ def register_function(
     ] = None,
     description: Annotated[str, typer.Option(help="What the function is for")] = "",
     server: ServerOption = None,
+    home: HomeOption = None,
 ) -> None:
     """Register a function (or replace the registration of NAME); the server imports it."""
     body = {
@@ -383,7 +391,7 @@ def register_function(
         "environment": _environment(env or []),
         "description": description,
     }
-    with connect(server) as client:
+    with connect(server, home) as client:
         response = client.post("/functions", json=body)
         function = check(response)
     verb = "registered" if response.status_code == 201 else "replaced"
@@ -395,9 +403,9 @@ def register_function(
 
 
 @functions_app.command("list")
-def list_functions(server: ServerOption = None) -> None:
+def list_functions(server: ServerOption = None, home: HomeOption = None) -> None:
     """List the registered functions."""
-    with connect(server) as client:
+    with connect(server, home) as client:
         found = check(client.get("/functions"))["functions"]
     table = Table("function", "handler", "timeout s", "environment", "description")
     for function in found:
@@ -418,11 +426,12 @@ def invoke_function(
         str | None, typer.Option(help="The event: JSON, or @FILE, or - for stdin \\[default: {}]")
     ] = None,
     server: ServerOption = None,
+    home: HomeOption = None,
 ) -> None:
     """Invoke a function and print its result (its error on stderr, exit code 1)."""
     body = payload_bytes(payload)
     path = f"/2015-03-31/functions/{quote(name, safe='')}/invocations"
-    with connect(server) as client:
+    with connect(server, home) as client:
         url = str(client.base_url.join(path))
         response = client.post(path, content=body, headers=aws_signed(url, body))
     if response.status_code >= 400:
@@ -441,9 +450,9 @@ def invoke_function(
 
 
 @functions_app.command("delete")
-def delete_function(name: str, server: ServerOption = None) -> None:
+def delete_function(name: str, server: ServerOption = None, home: HomeOption = None) -> None:
     """Delete a function."""
-    with connect(server) as client:
+    with connect(server, home) as client:
         check(client.delete(f"/functions/{name}"))
     console.print(f"[green]deleted[/] {escape(name)}", highlight=False)
 

@@ -7,6 +7,8 @@ or as the secret key of a Signature Version 4 for the AWS APIs).
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,8 @@ from modelyard.config import Settings
 
 __all__ = [
     "CLIENT_TIMEOUT_S",
+    "SERVER_FILE",
+    "HomeOption",
     "ServerOption",
     "aws_signed",
     "check",
@@ -29,11 +33,24 @@ __all__ = [
     "console",
     "err_console",
     "payload_bytes",
+    "server_of_home",
+    "write_server_file",
 ]
+
+#: Where ``modelyard up`` says, in its home, where it listens.
+SERVER_FILE = "server.json"
 
 console = Console()
 err_console = Console(stderr=True)
 
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="Home of the running server (`modelyard up --home`): reach the server that "
+        "runs on it, instead of --server",
+    ),
+]
 ServerOption = Annotated[
     str | None,
     typer.Option(
@@ -50,14 +67,18 @@ CLIENT_TIMEOUT_S = 300.0
 
 
 @contextmanager
-def connect(server: str | None) -> Iterator[httpx.Client]:
+def connect(server: str | None, home: Path | None = None) -> Iterator[httpx.Client]:
     """An HTTP client of the server, for the ``with`` block of one client command.
 
-    It carries the management token when one is set, and it is the one place where a
+    The server is ``server``, else the one running on ``home`` (``modelyard up`` writes
+    where it listens in ``<home>/server.json``), else the settings' host and port. It
+    carries the management token when one is set, and it is the one place where a
     server that cannot be reached becomes one line on stderr and exit code 1, not a
     traceback: every request of the block goes through it.
     """
     settings = Settings()
+    if server is None and home is not None:
+        server = server_of_home(home)
     if server is None:
         server = f"http://{settings.host}:{settings.port}"
     token = settings.serving.management_token
@@ -69,6 +90,29 @@ def connect(server: str | None) -> Iterator[httpx.Client]:
         # soft_wrap: one line however narrow the terminal; no markup: the reason is not ours.
         err_console.print(
             unreachable(server.rstrip("/"), exc), soft_wrap=True, markup=False, highlight=False
+        )
+        raise typer.Exit(1) from None
+
+
+def write_server_file(home: Path, host: str, port: int) -> None:
+    """Say in ``<home>/server.json`` where the server of ``home`` listens."""
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    if ":" in reachable:
+        reachable = f"[{reachable}]"
+    (home / SERVER_FILE).write_text(
+        json.dumps({"url": f"http://{reachable}:{port}", "pid": os.getpid()}) + "\n"
+    )
+
+
+def server_of_home(home: Path) -> str:
+    """The URL of the server running on ``home``; exit 1 saying so when none has run."""
+    try:
+        return str(json.loads((home / SERVER_FILE).read_text())["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        err_console.print(
+            f"no server has run on {home}: start one with `modelyard up --home {home}`",
+            markup=False,
+            highlight=False,
         )
         raise typer.Exit(1) from None
 

@@ -130,3 +130,31 @@ def test_boto3_signing_with_the_token_as_secret_key_is_let_in(server_url: str) -
 
     assert json.loads(answer["Payload"].read()) == {"sum": 3}
     assert raised.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+def test_home_finds_the_server_running_on_it(server_url: str, tmp_path: Path) -> None:
+    """``--home HOME`` reaches the server ``modelyard up --home HOME`` says it runs."""
+    from modelyard.cli_client import write_server_file
+
+    host, port = server_url.removeprefix("http://").split(":")
+    write_server_file(tmp_path, host, int(port))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    env |= {"COLUMNS": "200", "MODELYARD_SERVING__MANAGEMENT_TOKEN": TOKEN}
+    listed = subprocess.run(
+        [MODELYARD, "functions", "list", "--home", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "function" in listed.stdout
+    nowhere = subprocess.run(
+        [MODELYARD, "functions", "list", "--home", str(tmp_path / "elsewhere")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert nowhere.returncode == 1
+    assert "no server has run on" in nowhere.stderr
