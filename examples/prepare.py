@@ -1,7 +1,12 @@
-"""Prepare the example models in a modelyard home: train the iris classifiers, copy the rest.
+"""Prepare the examples in a modelyard home: the models, and the endpoints seeded over them.
 
-Run by ``make run``. Trains on scikit-learn's bundled iris data (nothing is downloaded), so
-no model binary is committed. Idempotent: models already in place are left alone.
+Run by ``make run``. Trains the iris classifiers on scikit-learn's bundled iris data
+(nothing is downloaded, so no model binary is committed) and copies the other models into
+``<home>/store/models``. Copies ``endpoints.json`` to ``<home>/seed/endpoints.json``: at
+every start, ``modelyard up`` creates the endpoints it declares that do not exist (see
+``modelyard.endpoints.seed``), filed under categories for the jobs API. Idempotent: models
+and a seed file already in place are left alone (edit the home's seed file to change what
+is seeded; ``make clean`` starts afresh).
 """
 
 from __future__ import annotations
@@ -15,7 +20,11 @@ import joblib
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from modelyard.endpoints.seed import SEED_FILE, read_seed
+
 EXAMPLES = Path(__file__).parent / "models"
+#: The example endpoints: name, model artifact, categories.
+ENDPOINTS = Path(__file__).parent / "endpoints.json"
 
 
 def train_iris(target: Path) -> None:
@@ -46,12 +55,24 @@ def prepare(home: Path) -> list[str]:
     return sorted(p.name for p in store.iterdir() if not p.name.startswith("."))
 
 
+def seed_endpoints(home: Path) -> list[str]:
+    """Put the example endpoints' seed file into ``home``; returns the endpoints it declares."""
+    seed = home / SEED_FILE
+    if not seed.exists():
+        seed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ENDPOINTS, seed)
+    declared = read_seed(seed)
+    return [entry.name for entry in declared.endpoints] if declared else []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, default=Path(".modelyard"))
     args = parser.parse_args()
     names = prepare(args.home)
     print(f"example models ready in {args.home / 'store' / 'models'}: {', '.join(names)}")
+    endpoints = seed_endpoints(args.home)
+    print(f"example endpoints, created at start: {', '.join(endpoints)}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ import pytest
 from tests.fixtures import models
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+README = Path(__file__).resolve().parents[1] / "README.md"
 #: The console script installed beside this interpreter (the package has no __main__).
 MODELYARD = str(Path(sys.executable).parent / "modelyard")
 
@@ -213,11 +215,12 @@ def test_serve_refuses_a_store_that_is_not_a_folder(tmp_path: Path) -> None:
 def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_path: Path) -> None:
     sys.path.insert(0, str(EXAMPLES))
     try:
-        from prepare import prepare  # type: ignore[import-not-found]
+        from prepare import prepare, seed_endpoints  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(EXAMPLES))
     home = tmp_path / "home"
     assert "iris" in prepare(home)
+    assert seed_endpoints(home) == ["iris-sklearn", "iris-toolkit", "text-stats"]
     server = start_cli_server("up", "--home", str(home))
 
     response = httpx.post(
@@ -272,9 +275,154 @@ def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_p
         EndpointName="iris", WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}
     )
 
+    readme_jobs(server.url, home)
+    readme_step_functions(server.url)
+
     out, _ = stop(server)
     assert "iris" in out  # the banner's example request
     assert (home / "modelyard.db").is_file()  # `up` made its database in the home
+
+
+def seeded_endpoints(url: str, timeout: float = 60) -> dict[str, list[str]]:
+    """The categories of each endpoint, once every one is InService."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = httpx.get(f"{url}/admin/endpoints", timeout=10).json()["endpoints"]
+        if found and all(e["EndpointStatus"] == "InService" for e in found):
+            return {e["EndpointName"]: e["Categories"] for e in found}
+        assert time.monotonic() < deadline, found
+        time.sleep(0.1)
+
+
+def job_results(url: str, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    """``GET /get-job-results`` once the job has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = httpx.get(f"{url}/get-job-results", params={"job_id": job_id}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        job: dict[str, Any] = answer.json()
+        if job["status"] not in ("QUEUED", "RUNNING"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+
+
+def readme_jobs(url: str, home: Path) -> None:
+    """The README's jobs section: the seeded endpoints, a job as curl creates it, raw data."""
+    assert seeded_endpoints(url) == {
+        "iris-sklearn": ["iris"],
+        "iris-toolkit": ["iris"],
+        "text-stats": ["text"],
+    }
+    body = '{"data": [[5.1, 3.5, 1.4, 0.2]], "categories": ["iris"]}'
+    assert f"-d '{body}'" in README.read_text()  # what the README shows is what runs here
+    created = httpx.post(
+        f"{url}/create-job",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert created.status_code == 202, created.text
+    job_id = created.json()["job_id"]
+
+    job = job_results(url, job_id)
+
+    assert job["status"] == "SUCCEEDED", job
+    assert job["categories"] == ["iris"]
+    assert job["execution_arn"].endswith(f":execution:multi_model_inference:{job_id}")
+    results = {result.pop("endpoint"): result for result in job["results"]}
+    assert set(results) == {"iris-sklearn", "iris-toolkit"}
+    assert results["iris-sklearn"]["output"] == [0]
+    prediction = results["iris-toolkit"]["output"]["predictions"][0]
+    assert prediction["species"] == "setosa" and prediction["probabilities"][0] > 0.9
+    for result in results.values():
+        assert result["status"] == "SUCCEEDED"
+        assert result["content_type"] == "application/json"
+    kept = home / "store" / "results" / job_id
+    assert sorted(path.name for path in kept.iterdir()) == [
+        "iris-sklearn.json",
+        "iris-toolkit.json",
+        "summary.json",
+    ]
+
+    raw = httpx.post(
+        f"{url}/create-job",
+        params={"categories": "iris,text"},
+        content=b"5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3",
+        headers={"Content-Type": "text/csv"},
+        timeout=10,
+    )
+    assert raw.status_code == 202, raw.text
+    job = job_results(url, raw.json()["job_id"])
+    assert job["status"] == "SUCCEEDED", job
+    outputs = {result["endpoint"]: result["output"] for result in job["results"]}
+    assert outputs["iris-sklearn"] == [0, 2]
+    species = [row["species"] for row in outputs["iris-toolkit"]["predictions"]]
+    assert species == ["setosa", "virginica"]
+    assert outputs["text-stats"] == {"characters": 31, "words": 2, "content_words": 2}
+
+    (home / "store" / "inputs").mkdir()
+    (home / "store" / "inputs" / "iris.json").write_text("[[5.9, 3.0, 5.1, 1.8]]")
+    stored = httpx.post(
+        f"{url}/create-job",
+        json={"data_url": "s3://inputs/iris.json", "categories": ["iris"]},
+        timeout=10,
+    )
+    assert stored.status_code == 202, stored.text
+    job = job_results(url, stored.json()["job_id"])
+    assert {result["endpoint"]: result["output"] for result in job["results"]}["iris-sklearn"] == [
+        2
+    ]
+
+    unknown = httpx.post(f"{url}/create-job", json={"data": [1], "categories": ["nope"]})
+    assert unknown.status_code == 400
+    assert "nope" in unknown.json()["message"]
+
+
+def readme_step_functions(url: str) -> None:
+    """The README's Step Functions example with boto3: a Task calling an example endpoint."""
+    import boto3
+
+    sfn = boto3.client(
+        "stepfunctions",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    definition = {
+        "StartAt": "Classify",
+        "States": {
+            "Classify": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint",
+                "Parameters": {
+                    "EndpointName": "iris-toolkit",
+                    "ContentType": "application/json",
+                    "Body.$": "$.rows",
+                },
+                "ResultSelector": {"answer.$": "States.StringToJson($.Body)"},
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="classify",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::000000000000:role/local",
+    )
+    execution = sfn.start_execution(
+        stateMachineArn=machine["stateMachineArn"],
+        input=json.dumps({"rows": [[6.7, 3.0, 5.2, 2.3]]}),
+    )
+    deadline = time.monotonic() + 60
+    while (found := sfn.describe_execution(executionArn=execution["executionArn"]))[
+        "status"
+    ] == "RUNNING":
+        assert time.monotonic() < deadline, found
+        time.sleep(0.1)
+    assert found["status"] == "SUCCEEDED", found
+    assert json.loads(found["output"])["answer"]["predictions"][0]["species"] == "virginica"
 
 
 def test_sigterm_to_the_process_group_lets_requests_in_flight_finish(tmp_path: Path) -> None:

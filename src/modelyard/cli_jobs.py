@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -18,7 +19,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from modelyard.cli_client import ServerOption, aws_signed, check, connect, console, payload_bytes
+from modelyard.cli_client import (
+    ServerOption,
+    aws_signed,
+    check,
+    connect,
+    console,
+    err_console,
+    payload_bytes,
+)
 
 __all__ = ["jobs_app", "workflows_app"]
 
@@ -47,7 +56,8 @@ def _states(client: httpx.Client, operation: str, body: dict[str, Any]) -> Any:
     return check(client.post("/", content=data, headers=headers))
 
 
-def _machine_arn(client: httpx.Client, name_or_arn: str) -> str:
+def _machine_arn(client: httpx.Client, name_or_arn: str) -> str | None:
+    """The ARN of the state machine of that name (or that ARN); ``None`` if none has it."""
     if name_or_arn.startswith("arn:"):
         return name_or_arn
     token: str | None = None
@@ -58,31 +68,38 @@ def _machine_arn(client: httpx.Client, name_or_arn: str) -> str:
                 return str(machine["stateMachineArn"])
         token = page.get("nextToken")
         if not token:
-            raise typer.BadParameter(f"no state machine named {name_or_arn!r}")
+            return None
 
 
 @workflows_app.command("create")
 def create_workflow(
     name: str,
-    definition: Annotated[Path, typer.Option(help="The ASL file (JSON)")],
+    definition: Annotated[
+        Path,
+        typer.Option(help="The ASL file (JSON)", exists=True, dir_okay=False, readable=True),
+    ],
     type: Annotated[str, typer.Option(help="STANDARD or EXPRESS")] = "STANDARD",
     server: ServerOption = None,
 ) -> None:
     """Create a state machine from an ASL file (or update the one of that name)."""
     text = definition.read_text()
     with connect(server) as client:
-        try:
-            arn = _machine_arn(client, name)
-        except typer.BadParameter:
+        arn = _machine_arn(client, name)
+        if arn is None:
             made = _states(
                 client,
                 "CreateStateMachine",
                 {"name": name, "definition": text, "roleArn": _ROLE, "type": type.upper()},
             )
-            console.print(f"[green]created[/] {escape(made['stateMachineArn'])}", highlight=False)
+            # soft_wrap: an ARN is copied whole, never broken over lines.
+            console.print(
+                f"[green]created[/] {escape(made['stateMachineArn'])}",
+                highlight=False,
+                soft_wrap=True,
+            )
             return
         _states(client, "UpdateStateMachine", {"stateMachineArn": arn, "definition": text})
-    console.print(f"[green]updated[/] {escape(arn)}", highlight=False)
+    console.print(f"[green]updated[/] {escape(arn)}", highlight=False, soft_wrap=True)
 
 
 @workflows_app.command("start")
@@ -95,10 +112,11 @@ def start_workflow(
     """Start an execution; prints its ARN."""
     body = payload_bytes(input) or b"{}"
     with connect(server) as client:
-        request: dict[str, Any] = {
-            "stateMachineArn": _machine_arn(client, machine),
-            "input": body.decode(),
-        }
+        arn = _machine_arn(client, machine)
+        if arn is None:
+            err_console.print(f"no state machine named {machine!r}", markup=False, highlight=False)
+            raise typer.Exit(1)
+        request: dict[str, Any] = {"stateMachineArn": arn, "input": body.decode()}
         if name:
             request["name"] = name
         started = _states(client, "StartExecution", request)
@@ -173,14 +191,14 @@ def create_job(
                 headers={"Content-Type": content_type},
             )
         )
-    console.print(created["job_id"], highlight=False)
+    console.print(created["job_id"], highlight=False, soft_wrap=True)
 
 
 @jobs_app.command("get")
 def get_job(job_id: str, server: ServerOption = None) -> None:
     """Show a job: its status and, once it has ended, every endpoint's result."""
     with connect(server) as client:
-        found = check(client.get(f"/jobs/{job_id}"))
+        found = check(client.get(f"/jobs/{quote(job_id, safe='')}"))
     console.print_json(orjson.dumps(found).decode())
 
 
@@ -190,7 +208,11 @@ def list_jobs(
     server: ServerOption = None,
 ) -> None:
     """List jobs, newest first."""
-    table = Table("job", "status", "categories", "created", "finished")
+    table = Table()
+    # The id is what gets copied: never wrapped nor cut, the other columns give way.
+    table.add_column("job", no_wrap=True, min_width=36)
+    for header in ("status", "categories", "created", "finished"):
+        table.add_column(header)
     with connect(server) as client:
         token: str | None = None
         while True:
@@ -218,25 +240,28 @@ def watch_job(
     interval: Annotated[float, typer.Option(help="Seconds between looks")] = 0.5,
     server: ServerOption = None,
 ) -> None:
-    """Follow a job with a progress bar until it ends; then show its results."""
-    with (
-        connect(server) as client,
-        Progress(
+    """Follow a job with a progress bar until it ends; then show its results.
+
+    Exits 1 when the job ends FAILED or CANCELLED.
+    """
+    with connect(server) as client:
+        # Looked at before the bar appears: an unknown job is one line on stderr, no bar.
+        job = check(client.get(f"/jobs/{quote(job_id, safe='')}"))
+        with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
-        ) as progress,
-    ):
-        bar = progress.add_task(f"job {job_id[:8]}", total=None)
-        while True:
-            job = check(client.get(f"/jobs/{job_id}"))
-            done, total = _progress(client, job)
-            progress.update(bar, completed=done, total=total, description=job["status"])
-            if job["status"] in _FINISHED:
-                break
-            time.sleep(interval)
+        ) as progress:
+            bar = progress.add_task(job["status"], total=None)
+            while True:
+                done, total = _progress(client, job)
+                progress.update(bar, completed=done, total=total, description=job["status"])
+                if job["status"] in _FINISHED:
+                    break
+                time.sleep(interval)
+                job = check(client.get(f"/jobs/{quote(job_id, safe='')}"))
     console.print_json(orjson.dumps(job).decode())
     if job["status"] in {"FAILED", "CANCELLED"}:
         raise typer.Exit(1)

@@ -40,6 +40,7 @@ from modelyard.endpoints import openapi as endpoints_openapi
 from modelyard.endpoints import routes as endpoint_routes
 from modelyard.endpoints.capture import CaptureWriter
 from modelyard.endpoints.observers import CaptureObserver, MetricsObserver
+from modelyard.endpoints.seed import SEED_FILE, EndpointSeed
 from modelyard.fastlane import FastLane, Lane
 from modelyard.functions import FunctionArns, FunctionService
 from modelyard.functions import openapi as functions_openapi
@@ -61,11 +62,12 @@ from modelyard.storage.database import Database
 from modelyard.storage.objectstore import ObjectStore, open_store
 from modelyard.storage.registrations import ModelRegistrations
 from modelyard.workflows import control as workflow_control
-from modelyard.workflows import s3_task, sagemaker_task
+from modelyard.workflows import nested_task, s3_task, sagemaker_task
 from modelyard.workflows.arns import StatesArns
 from modelyard.workflows.executions import RunnerLimits, TaskRegistry
 from modelyard.workflows.function_task import INVOKE as FUNCTION_INVOKE
 from modelyard.workflows.function_task import FunctionTask
+from modelyard.workflows.nested_task import StartExecutionTask
 from modelyard.workflows.s3_task import S3Task
 from modelyard.workflows.sagemaker_task import InvokeEndpointTask
 from modelyard.workflows.service import WorkflowService
@@ -194,6 +196,7 @@ def build_platform(settings: Settings) -> Platform:
         drain_timeout_s=settings.serving.request_timeout_s,
         observers=[CaptureObserver(capture), MetricsObserver(metrics)],
     )
+    seed = EndpointSeed(endpoints, settings.home / SEED_FILE)
     functions = FunctionService(
         database=database,
         arns=FunctionArns(region=settings.region, account_id=settings.account_id),
@@ -214,6 +217,10 @@ def build_platform(settings: Settings) -> Platform:
         ),
         store=store,
     )
+    # Nested workflows: states:startExecution is served by the workflows facade itself.
+    start_execution = StartExecutionTask(workflows, workflow_control.ERRORS.code_for)
+    for resource in nested_task.RESOURCES:
+        task_resources.register(resource, start_execution)
     jobs = JobService(
         database=database,
         store=store,
@@ -234,8 +241,10 @@ def build_platform(settings: Settings) -> Platform:
         # Functions start first and stop last: later areas (workflows) call them. Capture
         # starts before the endpoints that feed it and stops after them. Workflows start
         # last but the jobs (their runner resumes executions whose tasks call the areas
-        # before them) and stop first; the jobs make sure their state machine exists.
-        areas=[functions, capture, endpoints, workflows, jobs],
+        # before them) and stop first; the jobs make sure their state machine exists. The
+        # seed creates the missing endpoints of <home>/seed/endpoints.json once the
+        # endpoints area has resumed those it has.
+        areas=[functions, capture, endpoints, seed, workflows, jobs],
         routes=_routes(
             serving_routes.routes(serving),
             aws_json.routes(aws_services, verifier),

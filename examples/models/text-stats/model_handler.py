@@ -34,6 +34,8 @@ class TextStatsService:
                 continue
             words = text.split()
             content = [w for w in words if w.lower().strip(".,;:!?") not in self.stopwords]
+            # Without it MMS answers in the request's content type, whatever the body is.
+            context.set_response_content_type(idx, "application/json")
             answers.append(
                 json.dumps(
                     {"characters": len(text), "words": len(words), "content_words": len(content)}

@@ -32,7 +32,7 @@ import orjson
 from sqlalchemy import Connection
 
 from modelyard.errors import InvalidRequest, ModelyardError, ObjectNotFound
-from modelyard.jobs.tasks import CategoryRegistry, object_key
+from modelyard.jobs.tasks import SERVING, CategoryRegistry, object_key
 from modelyard.storage.database import Database
 from modelyard.storage.executions import Execution, ExecutionStatus
 from modelyard.storage.jobs import Job, Jobs
@@ -291,14 +291,21 @@ class JobService:
         return job
 
     async def _check_categories(self, wanted: Sequence[str]) -> None:
-        served = {
-            category.casefold()
-            for _, categories in await self._registry.categorized_endpoints()
-            for category in categories
-        }
+        """:class:`UnknownCategory` for a category no endpoint serves now (an endpoint
+        still being created does not count: the job would not reach it)."""
+        serving: set[str] = set()
+        coming: set[str] = set()
+        for endpoint, categories in await self._registry.categorized_endpoints():
+            folded = {category.casefold() for category in categories}
+            (serving if endpoint.status in SERVING else coming).update(folded)
         for category in wanted:
-            if category.casefold() not in served:
-                raise UnknownCategory(f"no endpoint serves the category {category!r}")
+            if category.casefold() not in serving:
+                later = (
+                    " yet (its endpoints are not in service)"
+                    if category.casefold() in coming
+                    else ""
+                )
+                raise UnknownCategory(f"no endpoint serves the category {category!r}{later}")
 
     def _execution_arn(self, job_id: str) -> str:
         assert self._machine_arn is not None
@@ -370,6 +377,8 @@ def _categories(categories: Sequence[str]) -> tuple[str, ...]:
 
 def _status_of(entries: list[dict[str, Any]]) -> JobStatus:
     failed = sum(1 for entry in entries if entry.get("status") != "SUCCEEDED")
+    if not entries:
+        return JobStatus.FAILED  # no endpoint was reached: nothing answered
     if failed == 0:
         return JobStatus.SUCCEEDED
     return JobStatus.FAILED if failed == len(entries) else JobStatus.PARTIAL

@@ -31,6 +31,7 @@ from modelyard.workflows.sagemaker_task import InvokeEndpointTask
 __all__ = [
     "ENDPOINTS_OF_CATEGORIES",
     "INVOKE_ENDPOINT",
+    "SERVING",
     "CategoryRegistry",
     "EndpointsOfCategoriesTask",
     "InvokeEndpointWithObjectsTask",
@@ -43,7 +44,7 @@ ENDPOINTS_OF_CATEGORIES = "arn:aws:states:::modelyard:endpointsOfCategories"
 INVOKE_ENDPOINT = "arn:aws:states:::modelyard:invokeEndpoint"
 
 #: Statuses in which an endpoint serves.
-_SERVING = frozenset({EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING})
+SERVING = frozenset({EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING})
 
 
 class CategoryRegistry(Protocol):
@@ -70,7 +71,7 @@ class EndpointsOfCategoriesTask:
         wanted = [category.strip().casefold() for category in categories]
         found: list[dict[str, str]] = []
         for endpoint, tagged in await self._registry.categorized_endpoints():
-            if endpoint.status not in _SERVING:
+            if endpoint.status not in SERVING:
                 continue
             has = {category.casefold() for category in tagged}
             match = next((c for c, w in zip(categories, wanted, strict=True) if w in has), None)

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import orjson
+from pydantic import ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from modelyard.aws.errors import ErrorCode, ErrorTable, InvalidPaginationToken, InvalidParameter
 from modelyard.aws.json_protocol import AwsJsonService
 from modelyard.aws.pagination import decode_token, encode_token
-from modelyard.aws.shapes import parse
+from modelyard.aws.shapes import Shape, parse
 from modelyard.errors import DatabaseError, InvalidRequest
 from modelyard.storage.executions import Execution, ExecutionStatus
 from modelyard.storage.state_machines import StateMachine, StateMachineType
@@ -26,6 +28,7 @@ from modelyard.storage.tags import Tag
 from modelyard.workflows import shapes
 from modelyard.workflows.environment import HistoryEvent
 from modelyard.workflows.errors import InvalidDefinition
+from modelyard.workflows.map_runs import MapRunRecord
 from modelyard.workflows.service import WorkflowService
 from modelyard.workflows.service_errors import (
     ExecutionAlreadyExists,
@@ -306,18 +309,50 @@ def service(workflows: WorkflowService) -> AwsJsonService:
         request = parse(shapes.RedriveExecutionInput, body)
         return {"redriveDate": _epoch(await workflows.redrive_execution(request.execution_arn))}
 
-    # -- Map Runs (Distributed Map is not run yet: there are none) --
+    # -- Map Runs (those this process ran: WorkflowService.map_runs keeps them in memory) --
 
     async def describe_map_run(body: dict[str, Any]) -> dict[str, Any]:
         request = parse(shapes.DescribeMapRunInput, body)
-        raise ResourceNotFound(f"Resource not found: '{request.map_run_arn}'")
+        answer = workflows.describe_map_run(request.map_run_arn).to_json()
+        for field in ("startDate", "stopDate"):
+            if field in answer:
+                answer[field] = round(answer[field], 3)
+        return answer
 
     async def list_map_runs(body: dict[str, Any]) -> dict[str, Any]:
         request = parse(shapes.ListMapRunsInput, body)
-        await workflows.describe_execution(request.execution_arn)
-        if request.next_token is not None:
-            raise InvalidPaginationToken()
-        return {"mapRuns": []}
+        scope = f"ListMapRuns|{request.execution_arn}"
+        after = _position(request.next_token, scope, (float, str))
+        runs, more = await workflows.list_map_runs(
+            request.execution_arn,
+            after=(after[0], after[1]) if after else None,
+            limit=request.max_results or DEFAULT_MAX_RESULTS,
+        )
+        answer: dict[str, Any] = {"mapRuns": [_map_run_item(run) for run in runs]}
+        if more and runs:
+            answer["nextToken"] = encode_token((runs[-1].start_date, runs[-1].map_run_arn), scope)
+        return answer
+
+    async def update_map_run(body: dict[str, Any]) -> dict[str, Any]:
+        request = parse(_UpdateMapRunInput, body)
+        run = workflows.describe_map_run(request.map_run_arn)
+        # A Map Run keeps the settings its Map state started it with (the distributed
+        # Map reads them once per attempt): an update may only restate them.
+        asked = {
+            "maxConcurrency": (request.max_concurrency, run.max_concurrency),
+            "toleratedFailureCount": (request.tolerated_failure_count, run.tolerated_failure_count),
+            "toleratedFailurePercentage": (
+                request.tolerated_failure_percentage,
+                run.tolerated_failure_percentage,
+            ),
+        }
+        changed = [name for name, (new, old) in asked.items() if new is not None and new != old]
+        if changed:
+            raise InvalidParameter(
+                f"The {', '.join(changed)} of Map Run '{request.map_run_arn}' cannot be "
+                "changed: a Map Run keeps the settings its Map state started it with"
+            )
+        return {}
 
     # -- tags --
 
@@ -354,6 +389,7 @@ def service(workflows: WorkflowService) -> AwsJsonService:
             "RedriveExecution": redrive_execution,
             "DescribeMapRun": describe_map_run,
             "ListMapRuns": list_map_runs,
+            "UpdateMapRun": update_map_run,
             "TagResource": tag_resource,
             "UntagResource": untag_resource,
             "ListTagsForResource": list_tags_for_resource,
@@ -361,6 +397,30 @@ def service(workflows: WorkflowService) -> AwsJsonService:
         errors=ERRORS,
         json_version="1.0",
     )
+
+
+class _UpdateMapRunInput(Shape):
+    """UpdateMapRun (camelCase members, as the other Step Functions shapes)."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    map_run_arn: Annotated[str, Field(min_length=1, max_length=2000)]
+    max_concurrency: Annotated[int, Field(ge=0)] | None = None
+    tolerated_failure_percentage: Annotated[float, Field(ge=0, le=100)] | None = None
+    tolerated_failure_count: Annotated[int, Field(ge=0)] | None = None
+
+
+def _map_run_item(run: MapRunRecord) -> dict[str, Any]:
+    """A Map Run as ListMapRuns lists it."""
+    item: dict[str, Any] = {
+        "executionArn": run.execution_arn,
+        "mapRunArn": run.map_run_arn,
+        "stateMachineArn": run.state_machine_arn,
+        "startDate": round(run.start_date, 3),
+    }
+    if run.stop_date is not None:
+        item["stopDate"] = round(run.stop_date, 3)
+    return item
 
 
 def _epoch(moment: datetime) -> float:

@@ -55,7 +55,7 @@ from modelyard.workflows.arns import (
 from modelyard.workflows.environment import Clock, HistoryEvent, SystemClock, TaskRunner
 from modelyard.workflows.executions import ExecutionRunner, RunnerLimits
 from modelyard.workflows.express import ExpressRunner, SyncExecution
-from modelyard.workflows.map_runs import MapRuns, MemoryMapRuns
+from modelyard.workflows.map_runs import MapRunRecord, MemoryMapRuns
 from modelyard.workflows.service_errors import (
     ExecutionAlreadyExists,
     ExecutionDoesNotExist,
@@ -83,6 +83,8 @@ T = TypeVar("T")
 
 #: Tags a state machine may have.
 MAX_TAGS: Final = 50
+#: The resource type of a Map Run's ARN (``mapRun:<machine>/<label>:<id>``).
+_MAP_RUN: Final = "mapRun"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,10 +121,12 @@ class WorkflowService:
         limits: RunnerLimits | None = None,
         clock: Clock | None = None,
         store: ObjectStore | None = None,
-        map_runs: MapRuns | None = None,
+        map_runs: MemoryMapRuns | None = None,
     ) -> None:
         self.arns = arns
-        #: Distributed Maps' Map Runs (in memory; DescribeMapRun is not served yet).
+        #: Distributed Maps' Map Runs, which DescribeMapRun and ListMapRuns answer from:
+        #: kept in memory, so a process knows the Map Runs its own runner ran (or resumed)
+        #: since it started, and no other process's.
         self.map_runs = map_runs or MemoryMapRuns()
         self._machines = StateMachines(database)
         self._executions = Executions(database)
@@ -455,6 +459,32 @@ class WorkflowService:
         self.runner.wake()
         return redriven.redrive_date or now
 
+    # -- Map Runs -------------------------------------------------------------------------
+
+    def describe_map_run(self, arn: str) -> MapRunRecord:
+        """DescribeMapRun, from :attr:`map_runs` (this process's memory)."""
+        record = None
+        if self.arns.parse(arn, _MAP_RUN) is not None:
+            record = self.map_runs.records.get(arn)
+        if record is None:
+            raise ResourceNotFound(f"Resource not found: '{arn}'")
+        return record
+
+    async def list_map_runs(
+        self, execution_arn: str, *, after: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[MapRunRecord], bool]:
+        """ListMapRuns: the Map Runs of a standard execution that :attr:`map_runs` knows,
+        newest first, after the ``(start date, ARN)`` ``after``; and whether more follow."""
+        execution = await self._execution(execution_arn)
+        arn = self.arns.execution(execution.key)
+        found = sorted(
+            (run for run in self.map_runs.records.values() if run.execution_arn == arn),
+            key=_newest_first,
+        )
+        if after is not None:
+            found = [run for run in found if _newest_first(run) > (-after[0], after[1])]
+        return found[:limit], len(found) > limit
+
     # -- tags -----------------------------------------------------------------------------
 
     async def tag_resource(self, arn: str, tags: Sequence[Tag]) -> None:
@@ -521,6 +551,10 @@ class WorkflowService:
 
     async def _db(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(query, *args, **kwargs)
+
+
+def _newest_first(run: MapRunRecord) -> tuple[float, str]:
+    return -run.start_date, run.map_run_arn
 
 
 def _input(text: str | None) -> tuple[str, Any]:
