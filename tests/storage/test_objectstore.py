@@ -361,3 +361,12 @@ def test_put_over_a_local_folder_raises_object_store_error(tmp_path: Path) -> No
     with pytest.raises(ObjectStoreError, match="cannot write"):
         store.put("models/a", b"2")
     assert store.get("models/a/model.bin") == b"1"
+
+
+def test_a_write_cut_short_by_a_kill_is_not_listed(tmp_path: Path) -> None:
+    """A local write goes to a partial file renamed into place; a process killed between
+    the two leaves the partial file, which is never an object."""
+    store = open_store(str(tmp_path))
+    store.put("parts/0.json", b"{}")
+    (tmp_path / "parts" / "1.json.partial-0123abcd").write_bytes(b'{"trunc')
+    assert store.list("parts") == ["0.json"]

@@ -33,6 +33,9 @@ from modelyard.errors import InvalidObjectKey, ModelyardError, ObjectNotFound, O
 
 __all__ = ["FsspecStore", "ObjectStore", "open_store"]
 
+#: What a local write is named until it is renamed into place.
+_PARTIAL = ".partial-"
+
 #: Fields of fsspec ``info()`` dicts that hold a modification time, by backend:
 #: local (``mtime``), s3fs (``LastModified``), gcsfs (``updated``), memory (``created``).
 _TIME_FIELDS = ("mtime", "LastModified", "last_modified", "updated", "created")
@@ -169,7 +172,7 @@ class FsspecStore:
             if isinstance(self.fs, LocalFileSystem):
                 # Write beside and rename, so a reader in another process never sees half
                 # an artifact; object stores replace objects atomically by themselves.
-                partial = f"{path}.partial-{uuid.uuid4().hex}"
+                partial = f"{path}{_PARTIAL}{uuid.uuid4().hex}"
                 try:
                     self.fs.pipe_file(partial, data)
                     os.replace(partial, path)
@@ -190,8 +193,9 @@ class FsspecStore:
         names = {
             _basename(entry["name"])
             for entry in entries
-            # Listing a file gives the file itself: it has no children.
-            if entry["name"].rstrip("/") != path.rstrip("/")
+            # Listing a file gives the file itself: it has no children. A write cut short
+            # by a killed process leaves its partial file behind: never an object.
+            if entry["name"].rstrip("/") != path.rstrip("/") and _PARTIAL not in entry["name"]
         }
         return sorted(names)
 
