@@ -18,16 +18,12 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from modelyard.workflows.dataflow import Dataflow
 from modelyard.workflows.errors import (
     EXCEED_TOLERATED_FAILURE_THRESHOLD,
-    QUERY_EVALUATION_ERROR,
-    RUNTIME,
-    PathMissing,
     StatesError,
 )
+from modelyard.workflows.item_batcher import map_items, number_field
 from modelyard.workflows.paths import evaluate_payload
 
 if TYPE_CHECKING:
@@ -77,10 +73,10 @@ async def run_map(
 
         return await run_distributed_map(interpreter, flow, frame)
     effective = flow.raw if flow.jsonata else flow.effective_input()
-    items = _items(flow, effective)
-    concurrency = _number(flow, effective, "MaxConcurrency", default=0)
-    tolerated_count = _number(flow, effective, "ToleratedFailureCount", default=None)
-    tolerated_percentage = _number(flow, effective, "ToleratedFailurePercentage", default=None)
+    items = map_items(flow, effective)
+    concurrency = number_field(flow, effective, state.spec, "MaxConcurrency") or 0
+    tolerated_count = number_field(flow, effective, state.spec, "ToleratedFailureCount")
+    tolerated_percentage = number_field(flow, effective, state.spec, "ToleratedFailurePercentage")
     interpreter.event(
         frame, "MapStateStarted", "mapStateStartedEventDetails", {"length": len(items)}
     )
@@ -200,29 +196,6 @@ def _allowed_failures(total: int, count: Any, percentage: Any) -> int:
     return allowed
 
 
-def _items(flow: Dataflow, effective: Any) -> list[Any]:
-    state = flow.state
-    if flow.jsonata:
-        items = flow.evaluate(state.get("Items")) if state.has("Items") else flow.raw
-        field = "Items"
-    else:
-        path = state.get("ItemsPath", "$")
-        field = "ItemsPath"
-        try:
-            items = flow.scope(effective).resolve(path)
-        except PathMissing:
-            raise StatesError(
-                RUNTIME, f"Invalid path '{path}' for ItemsPath of Map state '{state.name}'."
-            ) from None
-    if not isinstance(items, list):
-        raise StatesError(
-            QUERY_EVALUATION_ERROR if flow.jsonata else RUNTIME,
-            f"The {field} of Map state '{state.name}' must select an array, not "
-            f"{orjson.dumps(items).decode()[:200]}.",
-        )
-    return items
-
-
 def _item_input(flow: Dataflow, effective: Any, field: str, index: int, item: Any) -> Any:
     """An iteration's input: the item through ItemSelector (or legacy Parameters).
 
@@ -245,19 +218,3 @@ def _item_input(flow: Dataflow, effective: Any, field: str, index: int, item: An
     return evaluate_payload(
         state.get(field), selector.scope(effective), rng=selector.rng, field=field
     )
-
-
-def _number(flow: Dataflow, effective: Any, field: str, *, default: Any) -> Any:
-    state = flow.state
-    if state.has(field):
-        value = state.get(field)
-        return flow.evaluate(value) if flow.jsonata else value
-    if state.has(f"{field}Path"):
-        path = state.get(f"{field}Path")
-        try:
-            return flow.scope(effective).resolve(path)
-        except PathMissing:
-            raise StatesError(
-                RUNTIME, f"Invalid path '{path}' for {field}Path of state '{state.name}'."
-            ) from None
-    return default
