@@ -34,6 +34,9 @@ from modelyard.errors import DatabaseError, ModelyardError
 
 __all__ = ["MIGRATIONS", "Database"]
 
+#: The execution option that marks a read-only transaction (Database.read).
+_READ_ONLY = "modelyard_read_only"
+
 #: The Alembic script folder, shipped inside the package.
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -73,6 +76,23 @@ class Database:
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``, for the rare query that differs."""
         return self.engine.dialect.name
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a transaction that only reads (a consistent snapshot).
+
+        On SQLite it does not take the write lock, so reads neither wait for writers nor
+        hold them up; on PostgreSQL it is :meth:`begin`. Raises
+        :class:`~modelyard.errors.DatabaseError` as :meth:`begin` does.
+        """
+        try:
+            with (
+                self.engine.connect().execution_options(**{_READ_ONLY: True}) as connection,
+                connection.begin(),
+            ):
+                yield connection
+        except SQLAlchemyError as exc:
+            raise DatabaseError(f"database operation failed on {self!r}: {_reason(exc)}") from exc
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -181,7 +201,12 @@ def _sqlite_engine(url: URL) -> Engine:
         # IMMEDIATE takes the write lock up front, waiting up to the busy timeout. A
         # deferred transaction that reads and then writes fails at once with "database is
         # locked" if another process wrote in between: the busy timeout cannot help it.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A transaction that only reads (Database.read) needs no write lock: in WAL mode
+        # it reads a snapshot while a writer writes.
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

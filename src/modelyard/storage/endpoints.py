@@ -169,7 +169,7 @@ class Endpoints:
 
     def get(self, name: str) -> Endpoint | None:
         """The endpoint called ``name`` (in any case), or ``None``."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             row = connection.execute(
                 select(endpoints).where(endpoints.c.key == name_key(name))
             ).one_or_none()
@@ -177,12 +177,12 @@ class Endpoints:
 
     def list(self, query: ListQuery) -> Page[Endpoint]:
         """A page of endpoints (ListEndpoints)."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             return fetch_page(connection, endpoints, query, _endpoint)
 
     def count(self) -> int:
         """How many endpoints there are."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             found: int = connection.execute(
                 select(func.count()).select_from(endpoints)
             ).scalar_one()
@@ -190,7 +190,7 @@ class Endpoints:
 
     def with_status(self, statuses: Collection[EndpointStatus]) -> builtins.list[Endpoint]:
         """Every endpoint in one of ``statuses``, by name (to resume them at start)."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             rows = connection.execute(
                 select(endpoints)
                 .where(endpoints.c.status.in_([s.value for s in statuses]))
@@ -200,7 +200,7 @@ class Endpoints:
 
     def tagged(self, tag_key: str) -> builtins.list[tuple[Endpoint, str]]:
         """Every endpoint that has a tag ``tag_key``, with the tag's value, by name."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             rows = connection.execute(
                 select(endpoints, tags.c.value.label("tag_value"))
                 .join(

@@ -259,7 +259,7 @@ class Executions:
 
     def get(self, key: str) -> Execution | None:
         """The execution ``key`` names, or ``None``."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             row = connection.execute(
                 select(executions).where(executions.c.key == key)
             ).one_or_none()
@@ -291,7 +291,7 @@ class Executions:
                     and_(executions.c.start_date == date, executions.c.key < key),
                 )
             )
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             rows = connection.execute(
                 select(executions)
                 .where(*conditions)
@@ -310,13 +310,13 @@ class Executions:
         if after is not None:
             statement = statement.where(column < after if reverse else column > after)
         statement = statement.order_by(column.desc() if reverse else column).limit(limit + 1)
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             rows = connection.execute(statement).all()
         return [_event(row) for row in rows[:limit]], len(rows) > limit
 
     def last_event_id(self, key: str) -> int:
         """The id of ``key``'s last event (0 when it has none)."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             return _last_event_id(connection, key)
 
     def claim(
@@ -326,6 +326,18 @@ class Executions:
         expired before ``now``, oldest first, with what it needs to run them."""
         if limit <= 0:
             return []
+        claimable = (
+            executions.c.status == ExecutionStatus.RUNNING.value,
+            or_(executions.c.lease_owner.is_(None), executions.c.lease_expires < now),
+        )
+        # Most looks find nothing: look without the write lock first (SQLite), so a
+        # runner's polling never holds up the writes of running executions.
+        with self._db.read() as connection:
+            if (
+                connection.execute(select(executions.c.key).where(*claimable).limit(1)).first()
+                is None
+            ):
+                return []
         with self._db.begin() as connection:
             keys = (
                 connection.execute(

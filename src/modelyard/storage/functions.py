@@ -87,7 +87,7 @@ class FunctionRegistrations:
 
     def get(self, name: str) -> FunctionRegistration | None:
         """The registration of ``name``, or ``None`` if there is none."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             row = connection.execute(
                 select(functions).where(functions.c.name == name)
             ).one_or_none()
@@ -105,7 +105,7 @@ class FunctionRegistrations:
         statement = select(functions).order_by(functions.c.name).limit(limit + 1)
         if after is not None:
             statement = statement.where(functions.c.name > after)
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             rows = connection.execute(statement).all()
         found = [_registration(row) for row in rows[:limit]]
         return found, (found[-1].name if len(rows) > limit else None)

@@ -68,7 +68,7 @@ class Jobs:
 
     def get(self, job_id: str) -> Job | None:
         """The job ``job_id``, or ``None``."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             row = connection.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
         return None if row is None else _job(row)
 
@@ -99,7 +99,7 @@ class Jobs:
             .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
             .limit(limit + 1)
         )
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             rows: Sequence[Row[Any]] = connection.execute(query).all()
         return [_job(row) for row in rows[:limit]], len(rows) > limit
 

@@ -125,7 +125,7 @@ class SageMakerModels:
 
     def get(self, name: str) -> SageMakerModel | None:
         """The model called ``name`` (in any case), or ``None``."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             row = connection.execute(
                 select(sagemaker_models).where(sagemaker_models.c.key == name_key(name))
             ).one_or_none()
@@ -133,12 +133,12 @@ class SageMakerModels:
 
     def list(self, query: ListQuery) -> Page[SageMakerModel]:
         """A page of models (ListModels)."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             return fetch_page(connection, sagemaker_models, query, _model)
 
     def count(self) -> int:
         """How many models there are."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             found: int = connection.execute(
                 select(func.count()).select_from(sagemaker_models)
             ).scalar_one()

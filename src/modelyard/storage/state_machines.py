@@ -109,12 +109,12 @@ class StateMachines:
 
     def get(self, name: str) -> StateMachine | None:
         """The state machine called ``name``, or ``None``."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             return _get(connection, name)
 
     def revision(self, revision_id: str) -> tuple[str, str] | None:
         """``(definition, role_arn)`` of a revision, or ``None`` if it is gone."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             row = connection.execute(
                 select(
                     state_machine_revisions.c.definition, state_machine_revisions.c.role_arn
@@ -124,7 +124,7 @@ class StateMachines:
 
     def list(self, *, after: str | None, limit: int) -> tuple[builtins.list[StateMachine], bool]:
         """State machines by name, after ``after``; and whether more follow."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             statement = _joined().order_by(state_machines.c.name).limit(limit + 1)
             if after is not None:
                 statement = statement.where(state_machines.c.name > after)
@@ -208,7 +208,7 @@ class StateMachines:
 
     def list_tags(self, name: str) -> builtins.list[Tag] | None:
         """The machine's tags by key, or ``None`` when there is no such machine."""
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             if not _exists(connection, name):
                 return None
             return _tags(connection, name)

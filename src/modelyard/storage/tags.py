@@ -101,7 +101,7 @@ class Tags:
     def list(self, resource: ResourceType, name: str) -> builtins.list[Tag] | None:
         """The resource's tags by key, or ``None`` when there is no such resource."""
         key = name_key(name)
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             if not _exists(connection, resource, key):
                 return None
             rows = connection.execute(
