@@ -1,6 +1,6 @@
 """Workflows benchmark: jobs fanned out to ten endpoints, and a distributed Map, end to end.
 
-Run ``.venv/bin/python bench/workflows.py [--quick]`` (full ~5-8 min, quick ~1 min). Needs
+Run ``.venv/bin/python bench/workflows.py [--quick]`` (full ~5 min, quick ~1 min). Needs
 boto3 and aiohttp (dev extras; s3fs brings aiohttp) and, for the PostgreSQL cases, a server
 at 127.0.0.1:5432 that lets ``postgres`` (or the current user) in without a password; without
 one those cases are skipped. Everything runs on 127.0.0.1 in a temporary folder, in real
@@ -76,7 +76,7 @@ RESULTS = BENCH / "results" / "workflows.json"
 BUCKET = "bench"
 CATEGORY = "bench"
 ENDPOINTS = 10
-#: Jobs in flight at once (each one is ten invocations in flight).
+#: Create-job requests at a time in a burst; jobs in flight in the reference (ten calls each).
 CONCURRENCY = 16
 #: Model worker processes of each ``up`` process: the model is trivial.
 WORKERS = 1
@@ -263,7 +263,7 @@ FULL = Mode(
     map_limit_s=120,
 )
 
-#: Targets: (what, goal, test).
+#: The targets: the goal each result is held to.
 TARGETS = {
     "sqlite_jobs_per_s": ">= 100",
     "sqlite_overhead_ms_p50": "<= 10",
@@ -989,8 +989,9 @@ def map_reference(source: Path, folder: Path) -> float:
 def run(mode: Mode, only: set[str] | None = None, profile: Path | None = None) -> dict[str, Any]:
     """The cases (``only`` those named), in order; the results document.
 
-    With ``profile``, a folder: each server is sampled during its burst of jobs (and the
-    SQLite one during the Map), the reports written there as ``<case>.txt``.
+    With ``profile``, a folder: each server is sampled during its first burst and its jobs
+    one at a time, and the SQLite one during the Map; the reports go there, named after the
+    server's log (``up-home-sqlite-PORT.txt``, ``…-one.txt``) and ``distributed_map.txt``.
     """
     started = time.monotonic()
 
@@ -1101,10 +1102,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def report(results: dict[str, Any]) -> None:
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=150)
+def jobs_table(console: Console, results: dict[str, Any]) -> None:
     machine = results["machine"]
     table = Table(
         title=f"workflows benchmark: jobs ({results['mode']}, {machine['nproc']} CPUs, "
@@ -1143,6 +1141,14 @@ def report(results: dict[str, Any]) -> None:
             f"{cpus['main_thread']} + {cpus['other_threads']} / {cpus['machine']}",
         )
     console.print(table)
+
+
+def report(results: dict[str, Any]) -> None:
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=150)
+    if any(key in results for key in ("sqlite", "postgres_1", "postgres_2")):
+        jobs_table(console, results)
     dmap = results.get("distributed_map")
     if dmap is not None:
         console.print(
