@@ -15,7 +15,6 @@ loop; invocations never touch the database.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -57,9 +56,6 @@ from modelyard.storage.endpoints import (
 from modelyard.storage.listing import ListQuery, Page, name_key
 from modelyard.storage.sagemaker_models import ContainerDefinition, SageMakerModel, SageMakerModels
 from modelyard.storage.tags import ResourceType, Tag, Tags
-
-#: How old the category registry's answer may be (seconds).
-CATEGORIES_TTL_S = 0.25
 
 __all__ = ["CATEGORY_TAG", "DesiredWeightAndCapacity", "EndpointService"]
 
@@ -109,9 +105,6 @@ class EndpointService:
         self._deployer = Deployer(
             invoker, self._endpoints, self.table, drain_timeout_s=drain_timeout_s
         )
-        # The registry's answer, for CATEGORIES_TTL_S: every job asks it twice (when it is
-        # created, and its state machine's first state), and each asking is a query.
-        self._categories: tuple[float, list[tuple[Endpoint, tuple[str, ...]]]] | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -269,7 +262,6 @@ class EndpointService:
                 raise ResourceAlreadyExists(f'Cannot create already existing endpoint "{arn}".')
             self._deployer.publish(endpoint)
             self._deployer.create(endpoint)
-            self._categories = None
         return endpoint
 
     async def describe_endpoint(self, name: str) -> Endpoint:
@@ -356,7 +348,6 @@ class EndpointService:
                 raise self._not_found(ResourceType.ENDPOINT, name)
             live = self.table.withdraw(name)
             self._deployer.delete(deleting, live.split if live is not None else None)
-            self._categories = None
 
     async def endpoints_of_category(self, category: str) -> list[Endpoint]:
         """Endpoints whose ``category`` tag lists ``category`` (comma-separated, any case).
@@ -372,21 +363,12 @@ class EndpointService:
         ]
 
     async def categorized_endpoints(self) -> list[tuple[Endpoint, tuple[str, ...]]]:
-        """Every endpoint that has a ``category`` tag, with its categories, by name.
-
-        At most :data:`CATEGORIES_TTL_S` old; this process's own changes of endpoints
-        and tags are seen at once.
-        """
-        now = time.monotonic()
-        if self._categories is not None and now - self._categories[0] < CATEGORIES_TTL_S:
-            return self._categories[1]
+        """Every endpoint that has a ``category`` tag, with its categories, by name."""
         tagged = await self._db(self._endpoints.tagged, CATEGORY_TAG)
-        found = [
+        return [
             (endpoint, tuple(part.strip() for part in value.split(",") if part.strip()))
             for endpoint, value in tagged
         ]
-        self._categories = (now, found)
-        return found
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
         """InvokeEndpoint."""
@@ -399,7 +381,6 @@ class EndpointService:
         resource, name = self.arns.parse(arn)
         check_tags(self.limits, tags)
         count = await self._db(self._tags.add, resource, name, tags, max_tags=self.limits.max_tags)
-        self._categories = None
         if count is None:
             raise self._not_found(resource, name)
         if count > self.limits.max_tags:
@@ -419,7 +400,6 @@ class EndpointService:
     async def delete_tags(self, arn: str, keys: Sequence[str]) -> None:
         """DeleteTags: keys the resource does not have are ignored."""
         resource, name = self.arns.parse(arn)
-        self._categories = None
         if not await self._db(self._tags.remove, resource, name, keys):
             raise self._not_found(resource, name)
 

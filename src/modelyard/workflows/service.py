@@ -15,13 +15,12 @@ run off the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from datetime import datetime
+from typing import Any, Final
 
 import orjson
 from sqlalchemy import Connection
@@ -35,23 +34,9 @@ from modelyard.storage.executions import (
     Start,
 )
 from modelyard.storage.objectstore import ObjectStore
-from modelyard.storage.state_machines import (
-    StateMachine,
-    StateMachines,
-    StateMachineStatus,
-    StateMachineType,
-    new_revision_id,
-)
-from modelyard.storage.tags import Tag
-from modelyard.workflows import events, redrive, validation
-from modelyard.workflows.arns import (
-    ACTIVITY,
-    EXECUTION,
-    STATE_MACHINE,
-    StatesArns,
-    check_name,
-    check_role_arn,
-)
+from modelyard.storage.state_machines import StateMachine, StateMachineStatus, StateMachineType
+from modelyard.workflows import events, redrive
+from modelyard.workflows.arns import EXECUTION, StatesArns, check_name
 from modelyard.workflows.environment import Clock, HistoryEvent, SystemClock, TaskRunner
 from modelyard.workflows.executions import ExecutionRunner, RunnerLimits
 from modelyard.workflows.express import ExpressRunner, SyncExecution
@@ -61,14 +46,11 @@ from modelyard.workflows.service_errors import (
     ExecutionDoesNotExist,
     ExecutionNotRedrivable,
     InvalidExecutionInput,
-    MissingRequiredParameter,
     ResourceNotFound,
-    StateMachineAlreadyExists,
     StateMachineDeleting,
-    StateMachineDoesNotExist,
     StateMachineTypeNotSupported,
-    TooManyTags,
 )
+from modelyard.workflows.service_machines import MAX_TAGS, StateMachineOperations, timestamp
 
 __all__ = [
     "MAX_TAGS",
@@ -79,10 +61,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-#: Tags a state machine may have.
-MAX_TAGS: Final = 50
 #: The resource type of a Map Run's ARN (``mapRun:<machine>/<label>:<id>``).
 _MAP_RUN: Final = "mapRun"
 
@@ -109,8 +87,9 @@ class HistoryPage:
     next: int | None
 
 
-class WorkflowService:
-    """State machines and their executions (see the module)."""
+class WorkflowService(StateMachineOperations):
+    """State machines and their executions (see the module); the state machine operations
+    are :class:`~modelyard.workflows.service_machines.StateMachineOperations`."""
 
     def __init__(
         self,
@@ -123,12 +102,11 @@ class WorkflowService:
         store: ObjectStore | None = None,
         map_runs: MemoryMapRuns | None = None,
     ) -> None:
-        self.arns = arns
+        super().__init__(database=database, arns=arns)
         #: Distributed Maps' Map Runs, which DescribeMapRun and ListMapRuns answer from:
         #: kept in memory, so a process knows the Map Runs its own runner ran (or resumed)
         #: since it started, and no other process's.
         self.map_runs = map_runs or MemoryMapRuns()
-        self._machines = StateMachines(database)
         self._executions = Executions(database)
         self._tasks = tasks
         self._clock = clock or SystemClock()
@@ -156,130 +134,6 @@ class WorkflowService:
         await self._express.stop()
         await self.runner.stop()
 
-    # -- state machines -------------------------------------------------------------------
-
-    async def create_state_machine(
-        self,
-        *,
-        name: str,
-        definition: str,
-        role_arn: str,
-        type: StateMachineType = StateMachineType.STANDARD,
-        logging_configuration: Mapping[str, Any] | None = None,
-        tracing_configuration: Mapping[str, Any] | None = None,
-        encryption_configuration: Mapping[str, Any] | None = None,
-        tags: Sequence[Tag] = (),
-    ) -> StateMachine:
-        """CreateStateMachine. Idempotent: the same name, definition, type and
-        configurations answer the machine that exists (its role and tags unchanged)."""
-        check_name(name)
-        check_role_arn(role_arn)
-        validation.check(definition)
-        if len({tag.key for tag in tags}) > MAX_TAGS:
-            raise TooManyTags(f"Too many tags: a state machine may have {MAX_TAGS} at most")
-        now = _now()
-        machine = StateMachine(
-            name=name,
-            type=type,
-            definition=definition,
-            role_arn=role_arn,
-            status=StateMachineStatus.ACTIVE,
-            revision_id=new_revision_id(),
-            created_at=now,
-            updated_at=now,
-            logging_configuration=logging_configuration,
-            tracing_configuration=tracing_configuration,
-            encryption_configuration=encryption_configuration,
-        )
-        if await self._db(self._machines.add, machine, tags) is not None:
-            return machine
-        existing = await self._db(self._machines.get, name)
-        if existing is not None and existing.status is StateMachineStatus.DELETING:
-            raise StateMachineDeleting(
-                f"State Machine is being deleted: '{self.arns.state_machine(name)}'"
-            )
-        if existing is not None and (
-            existing.definition,
-            existing.type,
-            existing.logging_configuration,
-            existing.tracing_configuration,
-            existing.encryption_configuration,
-        ) == (
-            definition,
-            type,
-            logging_configuration,
-            tracing_configuration,
-            encryption_configuration,
-        ):
-            return existing
-        raise StateMachineAlreadyExists(
-            f"State Machine Already Exists: '{self.arns.state_machine(name)}'"
-        )
-
-    async def describe_state_machine(self, arn: str) -> StateMachine:
-        """DescribeStateMachine."""
-        name = self._machine_name(arn)
-        machine = None if name is None else await self._db(self._machines.get, name)
-        if machine is None:
-            raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
-        return machine
-
-    async def update_state_machine(
-        self,
-        arn: str,
-        *,
-        definition: str | None = None,
-        role_arn: str | None = None,
-        logging_configuration: Mapping[str, Any] | None = None,
-        tracing_configuration: Mapping[str, Any] | None = None,
-    ) -> StateMachine:
-        """UpdateStateMachine: running executions keep the revision they started with."""
-        if (definition, role_arn, logging_configuration, tracing_configuration) == (None,) * 4:
-            raise MissingRequiredParameter(
-                "Either the definition, the role ARN, the LoggingConfiguration, or the "
-                "TracingConfiguration must be specified"
-            )
-        current = await self.describe_state_machine(arn)
-        if current.status is StateMachineStatus.DELETING:
-            raise StateMachineDeleting(f"State Machine is being deleted: '{arn}'")
-        if role_arn is not None:
-            check_role_arn(role_arn)
-        if definition is not None:
-            validation.check(definition)
-        updated = await self._db(
-            self._machines.update,
-            current.name,
-            now=_now(),
-            definition=definition,
-            role_arn=role_arn,
-            logging_configuration=logging_configuration,
-            tracing_configuration=tracing_configuration,
-        )
-        if updated is None:  # deleted meanwhile
-            raise StateMachineDeleting(f"State Machine is being deleted: '{arn}'")
-        return updated
-
-    async def list_state_machines(
-        self, *, after: str | None, limit: int
-    ) -> tuple[list[StateMachine], bool]:
-        """ListStateMachines: by name, after the name ``after``; and whether more follow."""
-        return await self._db(self._machines.list, after=after, limit=limit)
-
-    async def delete_state_machine(self, arn: str) -> None:
-        """DeleteStateMachine: DELETING until its running executions end, which they do
-        at their next state transition (``States.Runtime``). A missing one is no error."""
-        name = self._machine_name(arn)
-        if name is not None:
-            await self._db(self._machines.begin_delete, name)
-
-    def validate_definition(
-        self, definition: str, *, severity: str = "ERROR", max_results: int = 0
-    ) -> dict[str, Any]:
-        """ValidateStateMachineDefinition's answer."""
-        return validation.validate_state_machine_definition(
-            definition, max_results=max_results, severity=severity
-        )
-
     # -- executions -----------------------------------------------------------------------
 
     async def start_execution(
@@ -304,7 +158,7 @@ class WorkflowService:
         text, value = _input(input)
         if machine.type is StateMachineType.EXPRESS:
             return self._express.start(machine, name, value)
-        now = _now()
+        now = timestamp()
         execution = Execution(
             state_machine=machine.name,
             name=name,
@@ -404,7 +258,7 @@ class WorkflowService:
         """StopExecution: ABORTED with an ``ExecutionAborted`` event, its run cancelled.
         One that has already ended is left as it is; its stop date is answered."""
         key = self._execution_key(arn)
-        now = _now()
+        now = timestamp()
         stopped = await self._db(
             self._executions.stop,
             key,
@@ -445,7 +299,7 @@ class WorkflowService:
         reason = await self._redrive_refusal(execution)
         if reason is not None:
             raise ExecutionNotRedrivable(reason)
-        now = _now()
+        now = timestamp()
         redriven = await self._db(
             self._executions.redrive,
             execution.key,
@@ -485,43 +339,7 @@ class WorkflowService:
             found = [run for run in found if _newest_first(run) > (-after[0], after[1])]
         return found[:limit], len(found) > limit
 
-    # -- tags -----------------------------------------------------------------------------
-
-    async def tag_resource(self, arn: str, tags: Sequence[Tag]) -> None:
-        """TagResource: set ``tags`` (a key already there takes the new value)."""
-        count = await self._db(
-            self._machines.add_tags, self._taggable(arn), tags, max_tags=MAX_TAGS
-        )
-        if count is None:
-            raise ResourceNotFound(f"Resource not found: '{arn}'")
-        if count > MAX_TAGS:
-            raise TooManyTags(
-                f"Too many tags: '{arn}' would have {count}; a resource may have {MAX_TAGS}"
-            )
-
-    async def untag_resource(self, arn: str, keys: Sequence[str]) -> None:
-        """UntagResource: keys the resource does not have are ignored."""
-        if not await self._db(self._machines.remove_tags, self._taggable(arn), keys):
-            raise ResourceNotFound(f"Resource not found: '{arn}'")
-
-    async def list_tags(self, arn: str) -> list[Tag]:
-        """ListTagsForResource."""
-        found = await self._db(self._machines.list_tags, self._taggable(arn))
-        if found is None:
-            raise ResourceNotFound(f"Resource not found: '{arn}'")
-        return found
-
     # -- helpers --------------------------------------------------------------------------
-
-    def _machine_name(self, arn: str) -> str | None:
-        return self.arns.parse(arn, STATE_MACHINE)
-
-    def _taggable(self, arn: str) -> str:
-        """The name of the state machine ``arn`` names (activities are not kept here)."""
-        name = self.arns.parse(arn, STATE_MACHINE, ACTIVITY)
-        if name is None or arn.split(":")[5] == ACTIVITY:
-            raise ResourceNotFound(f"Resource not found: '{arn}'")
-        return name
 
     def _execution_key(self, arn: str) -> str:
         key = self.arns.parse(arn, EXECUTION)
@@ -544,13 +362,10 @@ class WorkflowService:
     async def _redrive_refusal(self, execution: Execution) -> str | None:
         """Why ``execution`` may not be redriven, or ``None``."""
         if execution.status in (ExecutionStatus.RUNNING, ExecutionStatus.SUCCEEDED):
-            return redrive.refusal(execution, None, 0, _now())
+            return redrive.refusal(execution, None, 0, timestamp())
         machine = await self._db(self._machines.get, execution.state_machine)
         last = await self._db(self._executions.last_event_id, execution.key)
-        return redrive.refusal(execution, machine, last, _now())
-
-    async def _db(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(query, *args, **kwargs)
+        return redrive.refusal(execution, machine, last, timestamp())
 
 
 def _newest_first(run: MapRunRecord) -> tuple[float, str]:
@@ -565,10 +380,3 @@ def _input(text: str | None) -> tuple[str, Any]:
         return text, orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise InvalidExecutionInput(f"Invalid State Machine Execution Input: '{exc}'") from None
-
-
-def _now() -> datetime:
-    # To the millisecond, as AWS keeps timestamps: what Describe answers is what List
-    # pages compare with.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
