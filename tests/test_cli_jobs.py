@@ -406,3 +406,16 @@ def test_workflow_errors_say_what_went_wrong_and_exit_non_zero(server: str, tmp_
     assert "absent.json" in missing.stderr and "does not exist" in missing.stderr
     assert unsigned.exit_code == 1
     assert unsigned.stderr.startswith("403 ")
+
+
+def test_home_reaches_the_server_of_a_home(server: str, tmp_path: Path) -> None:
+    """``--home HOME`` instead of ``--server``: the server ``modelyard up --home HOME`` runs."""
+    from modelyard.cli_client import write_server_file
+
+    job_id = create_job(server, "--data", "[[5.1, 3.5, 1.4, 0.2]]", "--category", "iris")
+    host, port = server.removeprefix("http://").split(":")
+    write_server_file(tmp_path, host, int(port))
+    env = {"COLUMNS": "250", "MODELYARD_SERVING__MANAGEMENT_TOKEN": TOKEN}
+    got = CliRunner().invoke(app, ["jobs", "get", job_id, "--home", str(tmp_path)], env=env)
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.stdout)["job_id"] == job_id

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from modelyard.cli_client import (
+    HomeOption,
     ServerOption,
     aws_signed,
     check,
@@ -80,10 +81,11 @@ def create_workflow(
     ],
     type: Annotated[str, typer.Option(help="STANDARD or EXPRESS")] = "STANDARD",
     server: ServerOption = None,
+    home: HomeOption = None,
 ) -> None:
     """Create a state machine from an ASL file (or update the one of that name)."""
     text = definition.read_text()
-    with connect(server) as client:
+    with connect(server, home) as client:
         arn = _machine_arn(client, name)
         if arn is None:
             made = _states(
@@ -108,10 +110,11 @@ def start_workflow(
     input: Annotated[str | None, typer.Option(help="Input JSON, or @FILE, or -")] = None,
     name: Annotated[str | None, typer.Option(help="Execution name")] = None,
     server: ServerOption = None,
+    home: HomeOption = None,
 ) -> None:
     """Start an execution; prints its ARN."""
     body = payload_bytes(input) or b"{}"
-    with connect(server) as client:
+    with connect(server, home) as client:
         arn = _machine_arn(client, machine)
         if arn is None:
             err_console.print(f"no state machine named {machine!r}", markup=False, highlight=False)
@@ -124,9 +127,11 @@ def start_workflow(
 
 
 @workflows_app.command("describe")
-def describe_workflow(execution_arn: str, server: ServerOption = None) -> None:
+def describe_workflow(
+    execution_arn: str, server: ServerOption = None, home: HomeOption = None
+) -> None:
     """Show an execution: status, input, output or error."""
-    with connect(server) as client:
+    with connect(server, home) as client:
         found = _states(client, "DescribeExecution", {"executionArn": execution_arn})
     console.print_json(orjson.dumps(found).decode())
 
@@ -136,10 +141,11 @@ def workflow_history(
     execution_arn: str,
     data: Annotated[bool, typer.Option(help="Include inputs and outputs")] = False,
     server: ServerOption = None,
+    home: HomeOption = None,
 ) -> None:
     """List an execution's history events."""
     table = Table("id", "type", "state", "detail")
-    with connect(server) as client:
+    with connect(server, home) as client:
         token: str | None = None
         while True:
             request: dict[str, Any] = {
@@ -179,10 +185,11 @@ def create_job(
         "application/json"
     ),
     server: ServerOption = None,
+    home: HomeOption = None,
 ) -> None:
     """Create a job; prints its id."""
     body = payload_bytes(data)
-    with connect(server) as client:
+    with connect(server, home) as client:
         created = check(
             client.post(
                 "/create-job",
@@ -195,9 +202,9 @@ def create_job(
 
 
 @jobs_app.command("get")
-def get_job(job_id: str, server: ServerOption = None) -> None:
+def get_job(job_id: str, server: ServerOption = None, home: HomeOption = None) -> None:
     """Show a job: its status and, once it has ended, every endpoint's result."""
-    with connect(server) as client:
+    with connect(server, home) as client:
         found = check(client.get(f"/jobs/{quote(job_id, safe='')}"))
     console.print_json(orjson.dumps(found).decode())
 
@@ -206,6 +213,7 @@ def get_job(job_id: str, server: ServerOption = None) -> None:
 def list_jobs(
     max_results: Annotated[int, typer.Option(help="Jobs per page")] = 50,
     server: ServerOption = None,
+    home: HomeOption = None,
 ) -> None:
     """List jobs, newest first."""
     table = Table()
@@ -213,7 +221,7 @@ def list_jobs(
     table.add_column("job", no_wrap=True, min_width=36)
     for header in ("status", "categories", "created", "finished"):
         table.add_column(header)
-    with connect(server) as client:
+    with connect(server, home) as client:
         token: str | None = None
         while True:
             params: dict[str, Any] = {"max_results": max_results}
@@ -239,12 +247,13 @@ def watch_job(
     job_id: str,
     interval: Annotated[float, typer.Option(help="Seconds between looks")] = 0.5,
     server: ServerOption = None,
+    home: HomeOption = None,
 ) -> None:
     """Follow a job with a progress bar until it ends; then show its results.
 
     Exits 1 when the job ends FAILED or CANCELLED.
     """
-    with connect(server) as client:
+    with connect(server, home) as client:
         # Looked at before the bar appears: an unknown job is one line on stderr, no bar.
         job = check(client.get(f"/jobs/{quote(job_id, safe='')}"))
         with Progress(
