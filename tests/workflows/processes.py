@@ -81,11 +81,9 @@ class UpProcess:
             while True:
                 if self.process.poll() is not None:
                     raise AssertionError(f"{self.name} exited with {self.process.returncode}")
-                try:
+                with contextlib.suppress(httpx.TransportError):  # not listening yet
                     if client.get("/ping").status_code == 200:
                         return
-                except httpx.TransportError:
-                    pass
                 assert time.monotonic() < deadline, f"{self.name} not up within {timeout} s"
                 time.sleep(0.05)
 

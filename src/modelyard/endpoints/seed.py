@@ -153,14 +153,19 @@ class EndpointSeed:
             logger.info("seeded endpoints from %s: %s", self.path, ", ".join(created))
         return created
 
+    async def _exists(self, name: str) -> bool:
+        """Whether an endpoint of that name exists (in any status)."""
+        try:
+            await self._endpoints.describe_endpoint(name)
+        except ResourceNotFound:
+            return False
+        return True
+
     async def _create(self, entry: SeedEndpoint) -> bool:
         """Create the endpoint of ``entry`` (and its model and config) if it is missing."""
         service = self._endpoints
-        try:
-            await service.describe_endpoint(entry.name)
+        if await self._exists(entry.name):
             return False
-        except ResourceNotFound:
-            pass
         # A model or config of that name already there is used as it is.
         with contextlib.suppress(ResourceAlreadyExists):
             await service.create_model(

@@ -270,17 +270,16 @@ def _check_fail(
         checker.exclusive(fields, (field, f"{field}Path"), f"{location}/{field}")
         where = f"{location}/{field}"
         value = fields.get(field)
-        if field not in fields or not checker.typed(value, str, where):
-            pass
-        elif language is Language.JSONATA and str(value).startswith("{%"):
-            checker.expression(value, where)
-        elif language is Language.JSONPATH and str(value).startswith("$"):
-            checker.warning(
-                Code.NO_PATH,
-                f"The value of field '{field}' looks like a path, but the field name does not "
-                "end with 'Path'",
-                where,
-            )
+        if field in fields and checker.typed(value, str, where):
+            if language is Language.JSONATA and str(value).startswith("{%"):
+                checker.expression(value, where)
+            elif language is Language.JSONPATH and str(value).startswith("$"):
+                checker.warning(
+                    Code.NO_PATH,
+                    f"The value of field '{field}' looks like a path, but the field name "
+                    "does not end with 'Path'",
+                    where,
+                )
         if f"{field}Path" in fields:
             checker.reference_path(
                 fields[f"{field}Path"], f"{location}/{field}Path", intrinsic=True
