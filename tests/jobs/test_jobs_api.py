@@ -221,3 +221,12 @@ def test_the_state_machine_file_is_the_one_served(tmp_path: Path, url: str) -> N
     machines = states.list_state_machines()["stateMachines"]
     arn = next(m["stateMachineArn"] for m in machines if m["name"] == "multi_model_inference")
     assert states.describe_state_machine(stateMachineArn=arn)["definition"] == machine_definition()
+
+
+def test_data_over_the_limit_is_413(http: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelyard.jobs import routes
+
+    monkeypatch.setattr(routes, "MAX_DATA_BYTES", 1024)
+    answer = http.post("/create-job", params={"categories": "math"}, content=b"x" * 2048)
+    assert answer.status_code == 413
+    assert answer.json()["error"] == "PayloadTooLarge"

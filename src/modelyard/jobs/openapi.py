@@ -20,6 +20,7 @@ _KINDS = {
     401: "No management token was given (one is set).",
     403: "The management token is not valid.",
     404: "No job has that id.",
+    413: "The job's data is over the size limit.",
     503: "The database or the object store failed.",
 }
 
@@ -151,7 +152,7 @@ def part() -> OpenApiPart:
                             "description": "The job is created and started.",
                             "content": json_content(_ref("JobsCreated")),
                         },
-                        **_errors(400, *_COMMON),
+                        **_errors(400, 413, *_COMMON),
                     },
                 }
             },

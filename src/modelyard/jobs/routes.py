@@ -36,9 +36,11 @@ from modelyard.errors import (
     InvalidRequest,
     ModelyardError,
     ObjectNotFound,
+    PayloadTooLarge,
 )
 from modelyard.jobs.service import JobNotFound, JobService, UnknownCategory
 from modelyard.serving.protocols.auth import management_guard
+from modelyard.serving.protocols.body import read_body
 from modelyard.storage.objectstore import ObjectStore
 
 __all__ = ["ERROR_STATUS", "MAX_DATA_BYTES", "routes"]
@@ -51,6 +53,7 @@ MAX_RESULTS = 100
 #: Status of each error the routes answer with (the first matching class wins).
 ERROR_STATUS: dict[type[ModelyardError], int] = {
     JobNotFound: 404,
+    PayloadTooLarge: 413,
     UnknownCategory: 400,
     InvalidRequest: 400,
     AuthenticationRequired: 401,
@@ -76,7 +79,7 @@ def routes(jobs: JobService, store: ObjectStore, token: SecretStr | None = None)
         return endpoint
 
     async def create(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_body(request, MAX_DATA_BYTES)
         if "categories" in request.query_params:
             categories = [c for c in request.query_params["categories"].split(",") if c.strip()]
             if not categories:
@@ -118,20 +121,6 @@ def routes(jobs: JobService, store: ObjectStore, token: SecretStr | None = None)
         Route("/jobs", handled(listing), methods=["GET"]),
         Route("/jobs/{job_id}", handled(one), methods=["GET", "DELETE"]),
     ]
-
-
-async def _body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_DATA_BYTES:
-        raise InvalidRequest(f"data: the body is over {MAX_DATA_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_DATA_BYTES:
-            raise InvalidRequest(f"data: the body is over {MAX_DATA_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _fields(body: bytes, store: ObjectStore) -> tuple[bytes, str, list[str]]:
