@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -228,6 +228,11 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     """SQLAlchemy URL of the database. Default: SQLite file ``<home>/modelyard.db``."""
+
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
+    """SQLite only: ``NORMAL`` keeps every commit through a crash or ``kill -9`` of the
+    process; ``FULL`` also through a power cut or an OS crash, at an fsync per commit
+    (each standard workflow step commits)."""
 
     store_url: str | None = None
     """fsspec URL of the object store (``s3://bucket/prefix`` works). Default: ``<home>/store``."""

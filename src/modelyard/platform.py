@@ -179,7 +179,9 @@ def build_platform(settings: Settings) -> Platform:
     models_url = f"{store_url}/{settings.models_prefix}"
     if is_local_url(models_url):
         Path(models_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    database = Database(settings.resolved_database_url)
+    database = Database(
+        settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
     database.migrate()
     metrics = Metrics(settings.metrics)
     serving = build_dataplane(
@@ -278,8 +280,10 @@ def _task_resources(
     registry.register("arn:aws:lambda:", function_task)  # plain function ARNs
     s3 = S3Task(store)
     for resource in s3_task.RESOURCES:
-        registry.register(resource, s3)
-    registry.register(job_tasks.ENDPOINTS_OF_CATEGORIES, EndpointsOfCategoriesTask(endpoints))
+        registry.register(resource, s3, reads_only=resource in s3_task.READING)
+    registry.register(
+        job_tasks.ENDPOINTS_OF_CATEGORIES, EndpointsOfCategoriesTask(endpoints), reads_only=True
+    )
     registry.register(
         job_tasks.INVOKE_ENDPOINT, InvokeEndpointWithObjectsTask(invoke_endpoint, store)
     )

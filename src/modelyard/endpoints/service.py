@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from modelyard.endpoints.arns import Arns
+from modelyard.endpoints.categories import Categorized, CategoryIndex
 from modelyard.endpoints.deployment import Deployer
 from modelyard.endpoints.errors import (
     InvalidParameterValue,
@@ -105,6 +106,7 @@ class EndpointService:
         self._deployer = Deployer(
             invoker, self._endpoints, self.table, drain_timeout_s=drain_timeout_s
         )
+        self._categories = CategoryIndex(self.table, self._load_categorized)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -362,12 +364,14 @@ class EndpointService:
             if wanted in {c.casefold() for c in categories}
         ]
 
-    async def categorized_endpoints(self) -> list[tuple[Endpoint, tuple[str, ...]]]:
+    async def categorized_endpoints(self) -> Categorized:
         """Every endpoint that has a ``category`` tag, with its categories, by name."""
-        tagged = await self._db(self._endpoints.tagged, CATEGORY_TAG)
+        return await self._categories.categorized()
+
+    def _load_categorized(self) -> Categorized:
         return [
             (endpoint, tuple(part.strip() for part in value.split(",") if part.strip()))
-            for endpoint, value in tagged
+            for endpoint, value in self._endpoints.tagged(CATEGORY_TAG)
         ]
 
     async def invoke(self, request: InvocationRequest) -> InvocationResult:
@@ -381,6 +385,7 @@ class EndpointService:
         resource, name = self.arns.parse(arn)
         check_tags(self.limits, tags)
         count = await self._db(self._tags.add, resource, name, tags, max_tags=self.limits.max_tags)
+        self._categories.tags_changed()
         if count is None:
             raise self._not_found(resource, name)
         if count > self.limits.max_tags:
@@ -400,7 +405,9 @@ class EndpointService:
     async def delete_tags(self, arn: str, keys: Sequence[str]) -> None:
         """DeleteTags: keys the resource does not have are ignored."""
         resource, name = self.arns.parse(arn)
-        if not await self._db(self._tags.remove, resource, name, keys):
+        removed = await self._db(self._tags.remove, resource, name, keys)
+        self._categories.tags_changed()
+        if not removed:
             raise self._not_found(resource, name)
 
     # -- helpers ------------------------------------------------------------------------------

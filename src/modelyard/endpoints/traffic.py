@@ -212,16 +212,21 @@ class TrafficTable:
     """Every endpoint the runtime can route to, by (lower-case) name."""
 
     _endpoints: dict[str, LiveEndpoint] = field(default_factory=dict)
+    #: Bumped at every publish and withdrawal: what was derived from an older version of
+    #: the endpoints (their statuses) may be out of date.
+    version: int = 0
 
     def publish(self, endpoint: LiveEndpoint) -> LiveEndpoint | None:
         """Make ``endpoint`` the one invocations see; returns the one it replaced."""
         key = name_key(endpoint.name)
         previous = self._endpoints.get(key)
         self._endpoints[key] = endpoint
+        self.version += 1
         return previous
 
     def withdraw(self, name: str) -> LiveEndpoint | None:
         """Forget the endpoint ``name``; returns what was there."""
+        self.version += 1
         return self._endpoints.pop(name_key(name), None)
 
     def get(self, name: str) -> LiveEndpoint | None:

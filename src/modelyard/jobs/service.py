@@ -36,7 +36,7 @@ from modelyard.jobs.tasks import SERVING, CategoryRegistry, object_key
 from modelyard.storage.database import Database
 from modelyard.storage.executions import Execution, ExecutionStatus
 from modelyard.storage.jobs import Job, Jobs
-from modelyard.storage.objectstore import ObjectStore
+from modelyard.storage.objectstore import ObjectStore, put_object
 
 __all__ = [
     "MACHINE_NAME",
@@ -219,7 +219,7 @@ class JobService:
         assert self._machine_arn is not None
         job_id = str(uuid.uuid4())
         input_key = f"jobs/{job_id}/input"
-        await asyncio.to_thread(self._store.put, input_key, data)
+        await put_object(self._store, input_key, data)
         execution_input = orjson.dumps(
             {
                 "job_id": job_id,

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from modelyard.endpoints import InvocationRequest
 from modelyard.errors import ObjectNotFound, ObjectStoreError
 from modelyard.storage.endpoints import Endpoint, EndpointStatus
-from modelyard.storage.objectstore import ObjectStore
+from modelyard.storage.objectstore import ObjectStore, put_object
 from modelyard.workflows.environment import TaskContext
 from modelyard.workflows.errors import StatesError
 from modelyard.workflows.sagemaker_task import InvokeEndpointTask
@@ -86,6 +86,9 @@ class InvokeEndpointWithObjectsTask:
     def __init__(self, invoke: InvokeEndpointTask, store: ObjectStore) -> None:
         self._invoke = invoke
         self._store = store
+        #: Reads under way, by key: a job's Map reads its one input for every endpoint at
+        #: the same moment, and they share one read.
+        self._reading: dict[str, asyncio.Future[bytes]] = {}
 
     async def run(self, resource: str, payload: Any, task: TaskContext) -> Any:
         """Invoke the endpoint on the input object; write the answer; say where."""
@@ -99,7 +102,7 @@ class InvokeEndpointWithObjectsTask:
         content_type = payload.get("ContentType") or "application/json"
         accept = payload.get("Accept")
         try:
-            body = await asyncio.to_thread(self._store.get, object_key(source))
+            body = await self._read(object_key(source))
         except ObjectNotFound as exc:
             raise _invalid(f"no object at InputLocation {source}") from exc
         except ObjectStoreError as exc:
@@ -116,7 +119,7 @@ class InvokeEndpointWithObjectsTask:
         )
         duration_ms = (time.perf_counter() - started) * 1000.0
         try:
-            await asyncio.to_thread(self._store.put, object_key(target), result.answer.body)
+            await put_object(self._store, object_key(target), result.answer.body)
         except ObjectStoreError as exc:
             raise StatesError("SageMakerRuntime.InternalFailureException", exc.message) from exc
         return {
@@ -125,6 +128,21 @@ class InvokeEndpointWithObjectsTask:
             "InvokedProductionVariant": result.variant_name,
             "DurationMs": round(duration_ms, 3),
         }
+
+    async def _read(self, key: str) -> bytes:
+        """The object at ``key``, read once for all who ask while it is being read."""
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(asyncio.to_thread(self._store.get, key))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda done: self._done_reading(key, done))
+        # Shielded: one reader giving up (its task cancelled) does not fail the others.
+        return await asyncio.shield(reading)
+
+    def _done_reading(self, key: str, reading: asyncio.Future[bytes]) -> None:
+        self._reading.pop(key, None)
+        if not reading.cancelled():
+            reading.exception()  # retrieved: every reader may have been cancelled
 
 
 def object_key(location: str) -> str:

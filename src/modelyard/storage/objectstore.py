@@ -17,6 +17,7 @@ Everything the backend raises is translated here, at the seam: a missing key bec
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import os
@@ -25,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import fsspec  # type: ignore[import-untyped]  # fsspec ships no type information
 from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]
@@ -103,6 +104,25 @@ class ObjectStore(Protocol):
         ...
 
 
+#: Objects up to this size are written to a local store on the event loop (see
+#: :func:`put_object`).
+INLINE_PUT_BYTES: Final = 64 * 1024
+
+
+async def put_object(store: ObjectStore, key: str, data: bytes) -> None:
+    """``store.put`` for a caller on the event loop.
+
+    A small object in a local folder is written there and then: writing it to the page
+    cache takes tens of microseconds, less than handing it to a thread and back, and a
+    job's ten answers at once would otherwise fill the thread pool that database calls
+    wait for. Anything else is written in a thread.
+    """
+    if len(data) <= INLINE_PUT_BYTES and isinstance(store, FsspecStore) and store.local:
+        store.put(key, data)
+    else:
+        await asyncio.to_thread(store.put, key, data)
+
+
 def open_store(url: str, options: Mapping[str, Any] | None = None) -> ObjectStore:
     """Open the store rooted at ``url``, an fsspec URL or a plain local path.
 
@@ -136,6 +156,8 @@ class FsspecStore:
         self.fs = fs
         #: Root path in the filesystem's own terms (no protocol), without a trailing "/".
         self.root = root.rstrip("/") or root
+        #: Whether objects are files in a local folder.
+        self.local = isinstance(fs, LocalFileSystem)
 
     def __repr__(self) -> str:
         return f"FsspecStore({self.url_for('')!r})"
@@ -170,7 +192,7 @@ class FsspecStore:
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key, allow_root=False)
         with self._translated("write", key):
-            if isinstance(self.fs, LocalFileSystem):
+            if self.local:
                 # Write beside and rename, so a reader in another process never sees half
                 # an artifact; object stores replace objects atomically by themselves.
                 # Plain file calls: fsspec's pipe_file costs several times the write of

@@ -34,7 +34,7 @@ from modelyard.workflows.errors import (
 )
 from modelyard.workflows.paths import Scope, apply_result_path, evaluate_payload, select
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Dataflow", "check_size"]
+__all__ = ["MAX_PAYLOAD_BYTES", "Dataflow", "SeededOnFirstDraw", "check_size"]
 
 #: Step Functions' limit on a state's input, output, result and variables: 256 KiB.
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -50,6 +50,36 @@ def check_size(value: Any, what: str) -> str:
             f"{MAX_PAYLOAD_BYTES} bytes.",
         )
     return text
+
+
+class SeededOnFirstDraw(random.Random):
+    """A generator seeded from ``seed`` when it is first drawn from.
+
+    Every evaluation is handed one, and most draw nothing: seeding (a SHA-512 of the seed
+    and a Mersenne Twister set-up) cost more than the rest of a small state.
+    """
+
+    def __init__(self, seed: str) -> None:
+        self._later: str | None = seed
+        super().__init__()
+
+    def seed(self, a: Any = None, version: int = 2) -> None:
+        """Seed now (``random.Random.__init__``'s call is put off until the first draw)."""
+        if getattr(self, "_later", None) is None:
+            super().seed(a, version)
+
+    def random(self) -> float:
+        self._seeded()
+        return super().random()
+
+    def getrandbits(self, k: int, /) -> int:
+        self._seeded()
+        return super().getrandbits(k)
+
+    def _seeded(self) -> None:
+        if self._later is not None:
+            later, self._later = self._later, None
+            super().seed(later)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,10 +105,9 @@ class Dataflow:
 
     @property
     def rng(self) -> random.Random:
-        """The attempt's randomness, the same on every replay (made on first use: most
-        states draw none, and seeding costs more than the rest of a small state)."""
+        """The attempt's randomness, the same on every replay."""
         if self._rng is None:
-            object.__setattr__(self, "_rng", random.Random(self.seed))
+            object.__setattr__(self, "_rng", SeededOnFirstDraw(self.seed))
         assert self._rng is not None
         return self._rng
 

@@ -84,41 +84,57 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, TaskRunner] = {}
-        self._found: dict[str, TaskRunner | None] = {}
+        self._reading: set[str] = set()
+        #: By resource: its runner and whether it reads only (``None``: no runner).
+        self._found: dict[str, tuple[TaskRunner, bool] | None] = {}
 
-    def register(self, prefix: str, runner: TaskRunner) -> None:
-        """Serve the resources starting with ``prefix`` with ``runner``."""
+    def register(self, prefix: str, runner: TaskRunner, *, reads_only: bool = False) -> None:
+        """Serve the resources starting with ``prefix`` with ``runner``.
+
+        ``reads_only``: its resources change nothing anywhere (they look things up), so a
+        standard execution need not record that it is about to run one before it does.
+        """
         self._handlers[prefix] = runner
+        if reads_only:
+            self._reading.add(prefix)
+        else:
+            self._reading.discard(prefix)
         self._found.clear()
 
     def prefixes(self) -> list[str]:
         """The registered prefixes, sorted."""
         return sorted(self._handlers)
 
+    def reads_only(self, resource: str) -> bool:
+        """Whether the handler of ``resource`` was registered as changing nothing."""
+        found = self._lookup(resource)
+        return found is not None and found[1]
+
     async def run(self, resource: str, payload: Any, task: TaskContext) -> Any:
         """Run ``resource`` on ``payload`` with the handler registered for it."""
-        runner = self._lookup(resource)
-        if runner is None:
+        found = self._lookup(resource)
+        if found is None:
             raise StatesError(
                 RUNTIME, f"The resource '{resource}' is not supported: no task handler serves it."
             )
         try:
-            return await runner.run(resource, payload, task)
+            return await found[0].run(resource, payload, task)
         except StatesError:
             raise
         except Exception as exc:  # a handler's bug fails its task, never the runner
             logger.exception("task handler of %s failed", resource)
             raise StatesError(TASK_FAILED, f"{type(exc).__name__}: {exc}") from exc
 
-    def _lookup(self, resource: str) -> TaskRunner | None:
+    def _lookup(self, resource: str) -> tuple[TaskRunner, bool] | None:
         if resource in self._found:
             return self._found[resource]
         parts = resource.split(":", 2)
         normal = f"arn:aws:{parts[2]}" if len(parts) == 3 and parts[0] == "arn" else resource
         matching = [prefix for prefix in self._handlers if normal.startswith(prefix)]
-        runner = self._handlers[max(matching, key=len)] if matching else None
-        self._found[resource] = runner
-        return runner
+        longest = max(matching, key=len) if matching else None
+        found = None if longest is None else (self._handlers[longest], longest in self._reading)
+        self._found[resource] = found
+        return found
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -357,7 +373,12 @@ class ExecutionRunner:
             redrive_count=execution.redrive_count,
         )
         environment = Environment(
-            tasks=DurableTasks(self._tasks, self._journal, history),
+            tasks=DurableTasks(
+                self._tasks,
+                self._journal,
+                history,
+                self._tasks.reads_only if isinstance(self._tasks, TaskRegistry) else None,
+            ),
             clock=self._clock,
             history=history,
             region=self._arns.region,

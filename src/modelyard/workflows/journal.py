@@ -28,10 +28,12 @@ cancels its run, which resumes from the committed prefix wherever it is claimed 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -173,32 +175,42 @@ class Journal:
         Never cancel it while it writes: a batch is one transaction in a thread, which
         would commit anyway, and the next could then overtake it.
         """
-        while True:
-            await self._wanted.wait()
-            self._wanted.clear()
-            while self._pending or self._endings or self._starts:
-                await self._write_batch()
-            if self._stopping:
-                return
+        # A thread of its own: every state transition waits for a batch, which must not
+        # queue behind other work handed to the loop's default pool (object store calls).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="workflows-journal") as thread:
+            while True:
+                await self._wanted.wait()
+                # One more turn of the loop: tasks started in this one (a Map's iterations)
+                # take their first steps, and their events join this batch rather than wait
+                # for it to commit and then for the next.
+                await asyncio.sleep(0)
+                self._wanted.clear()
+                while self._pending or self._endings or self._starts:
+                    await self._write_batch(thread)
+                if self._stopping:
+                    return
 
     def stop(self) -> None:
         """Make :meth:`run` return once it has written everything queued."""
         self._stopping = True
         self._wanted.set()
 
-    async def _write_batch(self) -> None:
+    async def _write_batch(self, thread: Executor) -> None:
         events, self._pending = self._pending, []
         endings, self._endings = self._endings, {}
         starts, self._starts = self._starts, []
         counts = Counter(event.execution for event in events)
         try:
-            committed = await asyncio.to_thread(
-                self._executions.commit,
-                self._owner,
-                events,
-                [ending for ending, _ in endings.values()],
-                [start for start, _ in starts],
-                lease_until=time.time() + self._lease_s,
+            committed = await asyncio.get_running_loop().run_in_executor(
+                thread,
+                functools.partial(
+                    self._executions.commit,
+                    self._owner,
+                    events,
+                    [ending for ending, _ in endings.values()],
+                    [start for start, _ in starts],
+                    lease_until=time.time() + self._lease_s,
+                ),
             )
         except Exception as exc:
             # The batch is lost as a whole: what came after it for these executions must
@@ -370,15 +382,28 @@ class DurableHistory:
 class DurableTasks:
     """The task runner of a standard execution: a resource runs only once its
     ``TaskScheduled`` and ``TaskStarted`` events are committed (and never once the
-    execution is doomed: its state machine was deleted meanwhile)."""
+    execution is doomed: its state machine was deleted meanwhile).
 
-    def __init__(self, tasks: TaskRunner, journal: Journal, history: DurableHistory) -> None:
+    A resource for which ``reads_only`` is true changes nothing, so nothing needs to
+    be known of it before it runs: it runs at once (run again, after a crash, it does
+    no harm).
+    """
+
+    def __init__(
+        self,
+        tasks: TaskRunner,
+        journal: Journal,
+        history: DurableHistory,
+        reads_only: Callable[[str], bool] | None = None,
+    ) -> None:
         self._tasks = tasks
         self._journal = journal
         self._history = history
+        self._reads_only = reads_only
 
     async def run(self, resource: str, payload: Any, task: TaskContext) -> Any:
         """The resource's result, once the events before it are durable."""
-        await self._journal.sync(self._history.key)
+        if self._reads_only is None or not self._reads_only(resource):
+            await self._journal.sync(self._history.key)
         self._history.check()
         return await self._tasks.run(resource, payload, task)

@@ -18,15 +18,17 @@ from typing import Any
 import orjson
 
 from modelyard.errors import InvalidObjectKey, ObjectNotFound, ObjectStoreError
-from modelyard.storage.objectstore import ObjectStore
+from modelyard.storage.objectstore import ObjectStore, put_object
 from modelyard.workflows.environment import TaskContext
 from modelyard.workflows.errors import StatesError
 
-__all__ = ["RESOURCES", "S3Task"]
+__all__ = ["READING", "RESOURCES", "S3Task"]
 
 _BASE = "arn:aws:states:::aws-sdk:s3:"
 #: The resource ARNs this task answers.
 RESOURCES = (f"{_BASE}putObject", f"{_BASE}getObject", f"{_BASE}listObjectsV2")
+#: Those of them that change nothing.
+READING = frozenset({f"{_BASE}getObject", f"{_BASE}listObjectsV2"})
 
 _MAX_KEYS = 1000
 
@@ -45,7 +47,7 @@ class S3Task:
         bucket = _string(payload, "Bucket")
         try:
             if action == "putObject":
-                return await asyncio.to_thread(self._put, bucket, payload)
+                return await self._put(bucket, payload)
             if action == "getObject":
                 return await asyncio.to_thread(self._get, bucket, _string(payload, "Key"))
             if action == "listObjectsV2":
@@ -56,11 +58,11 @@ class S3Task:
             raise StatesError("S3.S3Exception", exc.message) from exc
         raise StatesError("States.Runtime", f"Unsupported S3 action {action!r}.")
 
-    def _put(self, bucket: str, payload: dict[str, Any]) -> dict[str, Any]:
+    async def _put(self, bucket: str, payload: dict[str, Any]) -> dict[str, Any]:
         key = _string(payload, "Key")
         body = payload.get("Body", "")
         data = body.encode() if isinstance(body, str) else orjson.dumps(body)
-        self._store.put(f"{bucket}/{key}", data)
+        await put_object(self._store, f"{bucket}/{key}", data)
         return {"ETag": _etag(data)}
 
     def _get(self, bucket: str, key: str) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from modelyard.storage.executions import (
     Start,
 )
 from modelyard.storage.objectstore import ObjectStore
-from modelyard.storage.state_machines import StateMachine, StateMachineStatus, StateMachineType
+from modelyard.storage.state_machines import StateMachineType
 from modelyard.workflows import events, redrive
 from modelyard.workflows.arns import EXECUTION, StatesArns, check_name
 from modelyard.workflows.environment import Clock, HistoryEvent, SystemClock, TaskRunner
@@ -153,7 +153,7 @@ class WorkflowService(StateMachineOperations):
         Idempotent for a standard machine: the same name and input as a RUNNING execution
         answer that execution; any other use of a name is ExecutionAlreadyExists.
         """
-        machine = await self._startable(state_machine_arn)
+        machine = await self.startable(state_machine_arn)
         name = check_name(name) if name is not None else str(uuid.uuid4())
         text, value = _input(input)
         if machine.type is StateMachineType.EXPRESS:
@@ -183,7 +183,7 @@ class WorkflowService(StateMachineOperations):
             if reserved:
                 self.runner.unreserve()
             if started is None:
-                await self._startable(state_machine_arn)  # raises why it is not
+                await self.startable(state_machine_arn, fresh=True)  # raises why it is not
                 raise StateMachineDeleting(f"State Machine is being deleted: '{state_machine_arn}'")
             existing = started[0]
             if existing.status is ExecutionStatus.RUNNING and existing.input == text:
@@ -209,7 +209,7 @@ class WorkflowService(StateMachineOperations):
         self, state_machine_arn: str, *, name: str | None = None, input: str | None = None
     ) -> SyncExecution:
         """StartSyncExecution of an EXPRESS machine: runs it, answers how it ended."""
-        machine = await self._startable(state_machine_arn)
+        machine = await self.startable(state_machine_arn)
         if machine.type is not StateMachineType.EXPRESS:
             raise StateMachineTypeNotSupported(
                 "This operation is not supported by this type of state machine"
@@ -352,12 +352,6 @@ class WorkflowService(StateMachineOperations):
         if execution is None:
             raise ExecutionDoesNotExist(f"Execution Does Not Exist: '{arn}'")
         return execution
-
-    async def _startable(self, arn: str) -> StateMachine:
-        machine = await self.describe_state_machine(arn)
-        if machine.status is StateMachineStatus.DELETING:
-            raise StateMachineDeleting(f"State Machine is being deleted: '{arn}'")
-        return machine
 
     async def _redrive_refusal(self, execution: Execution) -> str | None:
         """Why ``execution`` may not be redriven, or ``None``."""

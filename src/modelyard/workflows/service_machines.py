@@ -9,6 +9,7 @@ executions. Database calls run off the event loop.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
@@ -37,6 +38,13 @@ __all__ = ["MAX_TAGS", "StateMachineOperations", "timestamp"]
 
 T = TypeVar("T")
 
+#: State machines :meth:`StateMachineOperations.startable` keeps at most.
+_MAX_RECENT: Final = 1024
+
+#: Seconds a state machine read for starting executions is used again (see
+#: :meth:`StateMachineOperations.startable`).
+RECENT_S: Final = 1.0
+
 #: Tags a state machine may have.
 MAX_TAGS: Final = 50
 
@@ -47,6 +55,8 @@ class StateMachineOperations:
     def __init__(self, *, database: Database, arns: StatesArns) -> None:
         self.arns = arns
         self._machines = StateMachines(database)
+        #: Machines read to start executions, with when (monotonic), by ARN.
+        self._recent: dict[str, tuple[float, StateMachine]] = {}
 
     # -- state machines -------------------------------------------------------------------
 
@@ -116,6 +126,29 @@ class StateMachineOperations:
             raise StateMachineDoesNotExist(f"State Machine Does Not Exist: '{arn}'")
         return machine
 
+    async def startable(self, arn: str, *, fresh: bool = False) -> StateMachine:
+        """The state machine a new execution of ``arn`` runs; StateMachineDoesNotExist or
+        StateMachineDeleting when none may start.
+
+        Unless ``fresh``, a machine read up to :data:`RECENT_S` ago is used again: every
+        job starts an execution, and Step Functions itself may start one on the previous
+        definition just after UpdateStateMachine. This process's updates and deletes
+        apply at once, and a start checks in its own transaction that the machine is
+        still active.
+        """
+        now = time.monotonic()
+        recent = None if fresh else self._recent.get(arn)
+        if recent is not None and now - recent[0] < RECENT_S:
+            machine = recent[1]
+        else:
+            machine = await self.describe_state_machine(arn)
+            if len(self._recent) >= _MAX_RECENT:
+                self._recent.clear()
+            self._recent[arn] = (now, machine)
+        if machine.status is StateMachineStatus.DELETING:
+            raise StateMachineDeleting(f"State Machine is being deleted: '{arn}'")
+        return machine
+
     async def update_state_machine(
         self,
         arn: str,
@@ -147,6 +180,7 @@ class StateMachineOperations:
             logging_configuration=logging_configuration,
             tracing_configuration=tracing_configuration,
         )
+        self._recent.clear()
         if updated is None:  # deleted meanwhile
             raise StateMachineDeleting(f"State Machine is being deleted: '{arn}'")
         return updated
@@ -163,6 +197,7 @@ class StateMachineOperations:
         name = self._machine_name(arn)
         if name is not None:
             await self._db(self._machines.begin_delete, name)
+            self._recent.clear()
 
     def validate_definition(
         self, definition: str, *, severity: str = "ERROR", max_results: int = 0
