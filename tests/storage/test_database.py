@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from sqlalchemy import insert, select, text
@@ -31,6 +32,20 @@ def test_a_sqlite_file_gets_its_folder_wal_and_a_busy_timeout(tmp_path: Path) ->
     assert (tmp_path / "deep" / "er" / "modelyard.db").is_file()
     assert journal_mode == "wal"
     assert busy_timeout is not None and busy_timeout > 0
+
+
+@pytest.mark.parametrize(("setting", "pragma"), [(None, 1), ("NORMAL", 1), ("FULL", 2)])
+def test_sqlite_commits_are_synchronous_as_set_normal_by_default(
+    tmp_path: Path, setting: Literal["FULL", "NORMAL"] | None, pragma: int
+) -> None:
+    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
+    database = Database(url) if setting is None else Database(url, sqlite_synchronous=setting)
+
+    with database.begin() as connection:
+        synchronous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    database.close()
+
+    assert synchronous == pragma
 
 
 def test_begin_commits_on_success(database: Database) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 
 from modelyard.errors import InvalidObjectKey, ObjectNotFound, ObjectStoreError
 from modelyard.storage import ObjectStore, open_store
+from modelyard.storage.objectstore import INLINE_PUT_BYTES, FsspecStore, put_object
 
 BACKENDS = ["local", "memory", "s3"]
 
@@ -370,3 +373,36 @@ def test_a_write_cut_short_by_a_kill_is_not_listed(tmp_path: Path) -> None:
     store.put("parts/0.json", b"{}")
     (tmp_path / "parts" / "1.json.partial-0123abcd").write_bytes(b'{"trunc')
     assert store.list("parts") == ["0.json"]
+
+
+@pytest.mark.parametrize("size", [10, INLINE_PUT_BYTES + 1])
+def test_put_object_writes_small_local_objects_at_once_and_others_in_a_thread(
+    tmp_path: Path, size: int
+) -> None:
+    """A job's small answers go to a local folder without a thread hand-off; a large
+    object, or one for a remote store, never blocks the event loop."""
+    local = open_store(str(tmp_path / "store"))
+    remote = open_store(f"memory://test-{uuid.uuid4().hex}")
+    writers: list[tuple[str, bool]] = []
+    for store in (local, remote):
+        assert isinstance(store, FsspecStore)
+        put = store.put
+
+        def recording(key: str, data: bytes, put: Any = put) -> None:
+            writers.append((key, threading.current_thread() is threading.main_thread()))
+            put(key, data)
+
+        store.put = recording  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await put_object(local, "results/local.json", b"x" * size)
+        await put_object(remote, "results/remote.json", b"y" * size)
+
+    asyncio.run(scenario())
+
+    assert local.get("results/local.json") == b"x" * size
+    assert remote.get("results/remote.json") == b"y" * size
+    assert writers == [
+        ("results/local.json", size <= INLINE_PUT_BYTES),
+        ("results/remote.json", False),
+    ]

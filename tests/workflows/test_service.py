@@ -236,6 +236,74 @@ def test_a_task_runs_only_once_its_scheduled_and_started_events_are_committed(
     assert [events[-2:] for events in recorded] == [["TaskScheduled", "TaskStarted"]] * 2
 
 
+def test_a_task_that_only_reads_runs_without_waiting_for_its_events_to_commit(
+    database: Database,
+) -> None:
+    """The barrier is for side effects: a resource registered as reading only runs at
+    once, in the turn its events were added, before any of them is committed."""
+    recorded: dict[str, list[str]] = {}
+
+    class Checking(Steps):
+        async def run(self, resource: str, payload: Any, context: TaskContext) -> Any:
+            key = context.execution_arn.split(":execution:")[1]
+            events, _ = Executions(database).history(key, limit=100)
+            recorded[context.state_name] = [event.type for event in events]
+            return await super().run(resource, payload, context)
+
+    checking = Checking()
+    tasks = TaskRegistry()
+    tasks.register("arn:aws:states:::test:", checking)
+    tasks.register("arn:aws:states:::look:", checking, reads_only=True)
+    definition = {
+        "StartAt": "Look",
+        "States": {
+            "Look": {"Type": "Task", "Resource": "arn:aws:states:::look:up", "Next": "Write"},
+            "Write": task("Write", End=True),
+        },
+    }
+
+    async def scenario() -> Execution:
+        service = WorkflowService(database=database, arns=ARNS, tasks=tasks, limits=LIMITS)
+        await service.start()
+        try:
+            arn, _ = await service.start_execution(await create(service, definition))
+            return await ended(service, arn)
+        finally:
+            await service.stop()
+
+    assert run(scenario).status is ExecutionStatus.SUCCEEDED
+    assert tasks.reads_only("arn:aws:states:::look:up")
+    assert not tasks.reads_only("arn:aws:states:::test:Write")
+    assert recorded["Look"] == ["ExecutionStarted"]
+    assert recorded["Write"][-2:] == ["TaskScheduled", "TaskStarted"]
+
+
+def test_an_update_or_a_delete_applies_to_the_next_start_at_once(
+    database: Database, steps: Steps
+) -> None:
+    """Machines read for starts are kept a moment, but this process's own changes are
+    never hidden by that."""
+
+    async def scenario() -> tuple[Execution, type[Exception]]:
+        async with serving(database, steps) as service:
+            machine = await create(service, chain("A"))
+            await ended(service, (await service.start_execution(machine))[0])
+            await service.update_state_machine(
+                machine, definition=orjson.dumps(chain("C")).decode()
+            )
+            after_update = await ended(service, (await service.start_execution(machine))[0])
+            await service.delete_state_machine(machine)
+            with pytest.raises(StateMachineDoesNotExist) as raised:
+                await service.start_execution(machine)
+            return after_update, raised.type
+
+    execution, refused = run(scenario)
+
+    assert orjson.loads(execution.output or "") == {"done": "C"}
+    assert steps.calls == Counter({"A": 1, "C": 1})
+    assert refused is StateMachineDoesNotExist
+
+
 def test_a_start_is_idempotent_for_the_same_name_and_input_while_it_runs(
     database: Database, steps: Steps
 ) -> None:

@@ -31,9 +31,15 @@ Categorized = list[tuple[Endpoint, tuple[str, ...]]]
 class CategoryIndex:
     """The categorized endpoints, read again only when they may have changed."""
 
-    def __init__(self, table: TrafficTable, load: Callable[[], Categorized]) -> None:
+    def __init__(
+        self,
+        table: TrafficTable,
+        load: Callable[[], Categorized],
+        stale_after_s: float = STALE_AFTER_S,
+    ) -> None:
         self._table = table
         self._load = load
+        self._stale_after_s = stale_after_s
         #: Bumped by :meth:`tags_changed`.
         self._tags_version = 0
         self._kept: tuple[tuple[int, int], float, Categorized] | None = None
@@ -49,7 +55,7 @@ class CategoryIndex:
         version = (self._table.version, self._tags_version)
         now = time.monotonic()
         kept = self._kept
-        if kept is not None and kept[0] == version and now - kept[1] < STALE_AFTER_S:
+        if kept is not None and kept[0] == version and now - kept[1] < self._stale_after_s:
             return kept[2]
         found = await asyncio.to_thread(self._load)
         self._kept = (version, now, found)

@@ -52,6 +52,10 @@ def check_size(value: Any, what: str) -> str:
     return text
 
 
+#: What :class:`SeededOnFirstDraw` passes ``random.Random.__init__`` (which seeds).
+_LATER: Any = object()
+
+
 class SeededOnFirstDraw(random.Random):
     """A generator seeded from ``seed`` when it is first drawn from.
 
@@ -61,12 +65,14 @@ class SeededOnFirstDraw(random.Random):
 
     def __init__(self, seed: str) -> None:
         self._later: str | None = seed
-        super().__init__()
+        super().__init__(_LATER)
 
     def seed(self, a: Any = None, version: int = 2) -> None:
         """Seed now (``random.Random.__init__``'s call is put off until the first draw)."""
-        if getattr(self, "_later", None) is None:
-            super().seed(a, version)
+        if a is _LATER:
+            return
+        self._later = None
+        super().seed(a, version)
 
     def random(self) -> float:
         self._seeded()
