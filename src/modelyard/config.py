@@ -252,6 +252,11 @@ class Settings(BaseSettings):
     account_id: str = Field(default="000000000000", pattern=r"^[0-9]{12}$")
     """12-digit AWS account id modelyard answers as, in every ARN."""
 
+    issuer_url: str | None = None
+    """Base URL in the ``iss`` claim of the tokens (``<issuer_url>/<userPoolId>``). Default:
+    ``http://<host>:<port>``; set it when several processes share one database, so that a
+    token one of them issued verifies in the others."""
+
     serving: ServingSettings = Field(default_factory=ServingSettings)
     """The multi-model server."""
 
@@ -272,6 +277,11 @@ class Settings(BaseSettings):
 
     workflows: WorkflowsSettings = Field(default_factory=WorkflowsSettings)
     """Workflows: Step Functions state machines and their executions."""
+
+    @property
+    def resolved_issuer_url(self) -> str:
+        """The issuer base URL, the default filled in."""
+        return (self.issuer_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

@@ -45,6 +45,10 @@ from modelyard.fastlane import FastLane, Lane
 from modelyard.functions import FunctionArns, FunctionService
 from modelyard.functions import openapi as functions_openapi
 from modelyard.functions import routes as function_routes
+from modelyard.identity import cognito
+from modelyard.identity import openapi as identity_openapi
+from modelyard.identity import routes as identity_routes
+from modelyard.identity.service import IdentityService
 from modelyard.jobs import openapi as jobs_openapi
 from modelyard.jobs import routes as job_routes
 from modelyard.jobs import tasks as job_tasks
@@ -231,9 +235,20 @@ def build_platform(settings: Settings) -> Platform:
         ),
         registry=endpoints,
     )
+    identity = IdentityService(
+        database=database,
+        region=settings.region,
+        account_id=settings.account_id,
+        base_url=settings.resolved_issuer_url,
+        home=settings.home,
+    )
     # Every AWS JSON service answers on POST /, by X-Amz-Target.
-    aws_services = [endpoint_control.service(endpoints), workflow_control.service(workflows)]
-    verifier = _aws_verifier(settings)
+    aws_services = [
+        endpoint_control.service(endpoints),
+        workflow_control.service(workflows),
+        cognito.service(identity),
+    ]
+    verifier = _aws_verifier(settings, identity)
     return Platform(
         settings=settings,
         serving=serving,
@@ -246,13 +261,14 @@ def build_platform(settings: Settings) -> Platform:
         # before them) and stop first; the jobs make sure their state machine exists. The
         # seed creates the missing endpoints of <home>/seed/endpoints.json once the
         # endpoints area has resumed those it has.
-        areas=[functions, capture, endpoints, seed, workflows, jobs],
+        areas=[identity, functions, capture, endpoints, seed, workflows, jobs],
         routes=_routes(
             serving_routes.routes(serving),
             aws_json.routes(aws_services, verifier),
             endpoint_routes.routes(endpoints, verifier),
             function_routes.routes(functions, verifier, settings.serving.management_token),
             job_routes.routes(jobs, store, settings.serving.management_token),
+            identity_routes.routes(identity),
             [metrics_route(metrics)],
             openapi.routes(
                 serving_openapi.part(),
@@ -261,6 +277,7 @@ def build_platform(settings: Settings) -> Platform:
                 endpoints_openapi.part(),
                 functions_openapi.part(),
                 jobs_openapi.part(),
+                identity_openapi.part(),
             ),
         ),
     )
@@ -307,17 +324,21 @@ def build_model_server(settings: Settings, model_store: str | Path) -> Platform:
     )
 
 
-def _aws_verifier(settings: Settings) -> SigV4Verifier | None:
+def _aws_verifier(settings: Settings, identity: IdentityService) -> SigV4Verifier | None:
     """Signature Version 4 on the AWS APIs, when model management is guarded at all.
 
-    Until the identity area issues access keys, the management token is the secret of
-    every access key: boto3 clients sign with ``aws_secret_access_key=<token>``.
+    A request signs with an access key of the identity area (the administrator's is in
+    ``<home>/credentials``), or with the management token as the secret of any key id.
     """
     token = settings.serving.management_token
     if token is None:
         return None
-    secret = token.get_secret_value()
-    return SigV4Verifier(lambda access_key: secret)
+    fallback = token.get_secret_value()
+
+    def secret_for(access_key: str) -> str:
+        return identity.secret_for(access_key) or fallback
+
+    return SigV4Verifier(secret_for)
 
 
 def _routes(*groups: Sequence[BaseRoute]) -> list[BaseRoute]:

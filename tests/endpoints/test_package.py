@@ -8,9 +8,12 @@ import pytest
 
 import modelyard.aws
 import modelyard.endpoints
+import modelyard.identity
 
 
-@pytest.mark.parametrize("package", [modelyard.endpoints, modelyard.aws], ids=lambda p: p.__name__)
+@pytest.mark.parametrize(
+    "package", [modelyard.endpoints, modelyard.aws, modelyard.identity], ids=lambda p: p.__name__
+)
 def test_all_is_sorted_and_every_name_is_exported(package: ModuleType) -> None:
     names = package.__all__
 

@@ -74,6 +74,8 @@ class AwsJsonService:
     errors: ErrorTable
     #: ``1.0`` or ``1.1``, the service model's ``jsonVersion`` (the response's content type).
     json_version: str = "1.1"
+    #: Operations called without a signature (``authtype: none``: Cognito's sign-in).
+    unsigned: frozenset[str] = frozenset()
 
     @property
     def content_type(self) -> str:
@@ -108,7 +110,7 @@ def routes(
             if service is None or handler is None:
                 raise UnknownOperation(f"operation {operation!r} of {prefix!r} is not supported")
             raw = await _read(request)
-            if verifier is not None:
+            if verifier is not None and operation not in service.unsigned:
                 verify_request(verifier, request, raw)
             answer = await handler(_json_object(raw))
             return Response(

@@ -12,6 +12,8 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -23,18 +25,26 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "access_keys",
     "endpoint_configs",
     "endpoints",
     "execution_events",
     "executions",
     "functions",
+    "identity_groups",
+    "identity_memberships",
+    "identity_refresh_tokens",
+    "identity_users",
     "jobs",
     "metadata",
     "models",
     "sagemaker_models",
+    "signing_keys",
     "state_machine_revisions",
     "state_machines",
     "tags",
+    "user_pool_clients",
+    "user_pools",
 ]
 
 #: Constraint names are spelled out so migrations can refer to them on every database.
@@ -243,4 +253,155 @@ jobs = Table(
     # GET /jobs: newest first, per owner or all.
     Index("ix_jobs_created_at_id", "created_at", "id"),
     Index("ix_jobs_owner_created_at", "owner", "created_at"),
+)
+
+# -- identity (Cognito user pools, access keys) ---------------------------------------------
+# Pool ids, client ids, usernames and group names are case-sensitive, as Cognito's are.
+# Everything of a pool hangs off it by foreign keys that cascade, so deleting a pool (or a
+# user, or a group) is one statement whatever hangs off it; SQLite enforces them because
+# Database turns ``PRAGMA foreign_keys`` on. Documents are JSON text, as elsewhere.
+
+#: User pools (CreateUserPool).
+user_pools = Table(
+    "user_pools",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    # The PasswordPolicy document, as given.
+    Column("password_policy", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_modified_at", DateTime(timezone=True), nullable=False),
+    # Pool names need not be unique; looking one up by name takes the first by id.
+    Index("ix_user_pools_name_id", "name", "id"),
+)
+
+#: App clients of user pools (CreateUserPoolClient).
+user_pool_clients = Table(
+    "user_pool_clients",
+    metadata,
+    Column("client_id", Text, primary_key=True),
+    Column("pool_id", Text, ForeignKey("user_pools.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("secret", Text, nullable=True),
+    # JSON text: the ExplicitAuthFlows, in order.
+    Column("explicit_auth_flows", Text, nullable=False),
+    Column("access_token_validity_s", Integer, nullable=False),
+    Column("id_token_validity_s", Integer, nullable=False),
+    Column("refresh_token_validity_s", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_modified_at", DateTime(timezone=True), nullable=False),
+    # ListUserPoolClients pages by client id; the pool's delete cascades through it too.
+    Index("ix_user_pool_clients_pool_id_client_id", "pool_id", "client_id"),
+)
+
+#: Users of user pools (AdminCreateUser, SignUp). ``sub`` is the user's immutable id,
+#: unique across pools; ``attributes`` (JSON) are the others, ``sub`` excluded.
+identity_users = Table(
+    "identity_users",
+    metadata,
+    Column("pool_id", Text, ForeignKey("user_pools.id", ondelete="CASCADE"), nullable=False),
+    Column("username", Text, nullable=False),
+    Column("sub", Text, nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("status", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("attributes", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_modified_at", DateTime(timezone=True), nullable=False),
+    # Epoch seconds of the last global sign-out: tokens issued before it are refused.
+    Column("signed_out_at", Float, nullable=True),
+    PrimaryKeyConstraint("pool_id", "username"),
+    Index("ix_identity_users_sub", "sub", unique=True),
+)
+
+#: Groups of user pools (CreateGroup).
+identity_groups = Table(
+    "identity_groups",
+    metadata,
+    Column("pool_id", Text, ForeignKey("user_pools.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("precedence", Integer, nullable=True),
+    Column("role_arn", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_modified_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("pool_id", "name"),
+)
+
+#: Which users are in which groups (AdminAddUserToGroup); gone with either.
+identity_memberships = Table(
+    "identity_memberships",
+    metadata,
+    Column("pool_id", Text, nullable=False),
+    Column("username", Text, nullable=False),
+    Column("group_name", Text, nullable=False),
+    PrimaryKeyConstraint("pool_id", "username", "group_name"),
+    ForeignKeyConstraint(
+        ["pool_id", "username"],
+        ["identity_users.pool_id", "identity_users.username"],
+        ondelete="CASCADE",
+    ),
+    ForeignKeyConstraint(
+        ["pool_id", "group_name"],
+        ["identity_groups.pool_id", "identity_groups.name"],
+        ondelete="CASCADE",
+    ),
+    # ListUsersInGroup, and the group's delete cascading (the key serves the user's).
+    Index("ix_identity_memberships_pool_id_group_name", "pool_id", "group_name", "username"),
+)
+
+#: Refresh tokens issued, by the SHA-256 of the opaque token (never the token itself), so
+#: they can be revoked one by one (RevokeToken) or all of a user's (GlobalSignOut).
+identity_refresh_tokens = Table(
+    "identity_refresh_tokens",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("pool_id", Text, nullable=False),
+    Column("username", Text, nullable=False),
+    Column(
+        "client_id",
+        Text,
+        ForeignKey("user_pool_clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # Epoch seconds.
+    Column("issued_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    ForeignKeyConstraint(
+        ["pool_id", "username"],
+        ["identity_users.pool_id", "identity_users.username"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_identity_refresh_tokens_pool_id_username", "pool_id", "username"),
+    Index("ix_identity_refresh_tokens_client_id", "client_id"),
+)
+
+#: Access keys of users, for SigV4-signed calls. The secret is kept as given: verifying a
+#: signature needs it.
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", Text, primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("pool_id", Text, nullable=False),
+    Column("username", Text, nullable=False),
+    # Active or Inactive.
+    Column("status", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(
+        ["pool_id", "username"],
+        ["identity_users.pool_id", "identity_users.username"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_access_keys_pool_id_username", "pool_id", "username"),
+)
+
+#: The private keys that sign tokens, by key id (the JWT header's ``kid``).
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", Text, primary_key=True),
+    Column("private_pem", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
