@@ -252,6 +252,10 @@ class Settings(BaseSettings):
     account_id: str = Field(default="000000000000", pattern=r"^[0-9]{12}$")
     """12-digit AWS account id modelyard answers as, in every ARN."""
 
+    redis_url: str | None = None
+    """Redis URL (``redis://127.0.0.1:6379/0``) for the gateway's throttling and quotas,
+    shared by every process using it; without one they are counted in each process."""
+
     issuer_url: str | None = None
     """Base URL in the ``iss`` claim of the tokens (``<issuer_url>/<userPoolId>``). Default:
     ``http://<host>:<port>``; set it when several processes share one database, so that a

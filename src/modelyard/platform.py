@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import redis.asyncio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
@@ -45,6 +46,16 @@ from modelyard.fastlane import FastLane, Lane
 from modelyard.functions import FunctionArns, FunctionService
 from modelyard.functions import openapi as functions_openapi
 from modelyard.functions import routes as function_routes
+from modelyard.gateway import control as gateway_control
+from modelyard.gateway import openapi as gateway_openapi
+from modelyard.gateway import serving as gateway_serving
+from modelyard.gateway.authorizers import Authorizers, signature_verifier
+from modelyard.gateway.deployed import StageLoader
+from modelyard.gateway.integrations import Backends
+from modelyard.gateway.quotas import MemoryQuotas, QuotaCounters, RedisQuotas
+from modelyard.gateway.runtime import GatewayRuntime
+from modelyard.gateway.service import GatewayService
+from modelyard.gateway.throttling import MemoryBuckets, RedisBuckets, TokenBuckets
 from modelyard.identity import cognito
 from modelyard.identity import openapi as identity_openapi
 from modelyard.identity import routes as identity_routes
@@ -242,13 +253,16 @@ def build_platform(settings: Settings) -> Platform:
         base_url=settings.resolved_issuer_url,
         home=settings.home,
     )
+    gateway = GatewayService(
+        database=database, region=settings.region, account_id=settings.account_id
+    )
     # Every AWS JSON service answers on POST /, by X-Amz-Target.
-    aws_services = [
-        endpoint_control.service(endpoints),
-        workflow_control.service(workflows),
-        cognito.service(identity),
-    ]
+    step_functions = workflow_control.service(workflows)
+    aws_services = [endpoint_control.service(endpoints), step_functions, cognito.service(identity)]
     verifier = _aws_verifier(settings, identity)
+    gateway_runtime = _gateway_runtime(
+        settings, gateway, identity, endpoints, functions, step_functions
+    )
     return Platform(
         settings=settings,
         serving=serving,
@@ -261,7 +275,17 @@ def build_platform(settings: Settings) -> Platform:
         # before them) and stop first; the jobs make sure their state machine exists. The
         # seed creates the missing endpoints of <home>/seed/endpoints.json once the
         # endpoints area has resumed those it has.
-        areas=[identity, functions, capture, endpoints, seed, workflows, jobs],
+        areas=[
+            identity,
+            functions,
+            capture,
+            endpoints,
+            seed,
+            workflows,
+            jobs,
+            gateway,
+            gateway_runtime,
+        ],
         routes=_routes(
             serving_routes.routes(serving),
             aws_json.routes(aws_services, verifier),
@@ -269,6 +293,10 @@ def build_platform(settings: Settings) -> Platform:
             function_routes.routes(functions, verifier, settings.serving.management_token),
             job_routes.routes(jobs, store, settings.serving.management_token),
             identity_routes.routes(identity),
+            gateway_serving.routes(gateway_runtime),
+            gateway_control.routes(
+                gateway, verifier, server_url=f"http://{settings.host}:{settings.port}"
+            ),
             [metrics_route(metrics)],
             openapi.routes(
                 serving_openapi.part(),
@@ -278,6 +306,7 @@ def build_platform(settings: Settings) -> Platform:
                 functions_openapi.part(),
                 jobs_openapi.part(),
                 identity_openapi.part(),
+                gateway_openapi.part(),
             ),
         ),
     )
@@ -321,6 +350,45 @@ def build_model_server(settings: Settings, model_store: str | Path) -> Platform:
             [metrics_route(metrics)],
             openapi.routes(serving_openapi.part(), metrics_openapi()),
         ),
+    )
+
+
+def _gateway_runtime(
+    settings: Settings,
+    gateway: GatewayService,
+    identity: IdentityService,
+    endpoints: EndpointService,
+    functions: FunctionService,
+    step_functions: aws_json.AwsJsonService,
+) -> GatewayRuntime:
+    """The serving of deployed APIs, over the areas its integrations and authorizers use."""
+    buckets: TokenBuckets
+    quotas: QuotaCounters
+    if settings.redis_url:
+        client = redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=0.5)
+        buckets, quotas = RedisBuckets(client), RedisQuotas(client)
+    else:
+        buckets, quotas = MemoryBuckets(), MemoryQuotas()
+    return GatewayRuntime(
+        stages=StageLoader(gateway),
+        keys=gateway.keys,
+        authorizers=Authorizers(
+            principal_of_token=identity.principal_of_token,
+            verify_sigv4=signature_verifier(SigV4Verifier(identity.secret_for)),
+            principal_of_access_key=identity.principal_of_access_key,
+            invoke_function=functions.invoke,
+        ),
+        backends=Backends(
+            endpoints=endpoints,
+            step_functions=step_functions.operations,
+            functions=functions,
+            error_code_of=lambda exc: type(exc).__name__,
+        ),
+        buckets=buckets,
+        quotas=quotas,
+        region=settings.region,
+        account_id=settings.account_id,
+        domain=f"{settings.host}:{settings.port}",
     )
 
 

@@ -26,6 +26,9 @@ from sqlalchemy import (
 
 __all__ = [
     "access_keys",
+    "api_deployments",
+    "api_keys",
+    "api_stages",
     "endpoint_configs",
     "endpoints",
     "execution_events",
@@ -38,11 +41,14 @@ __all__ = [
     "jobs",
     "metadata",
     "models",
+    "rest_apis",
     "sagemaker_models",
     "signing_keys",
     "state_machine_revisions",
     "state_machines",
     "tags",
+    "usage_plan_keys",
+    "usage_plans",
     "user_pool_clients",
     "user_pools",
 ]
@@ -404,4 +410,96 @@ signing_keys = Table(
     Column("kid", Text, primary_key=True),
     Column("private_pem", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# -- gateway (API Gateway REST APIs) ---------------------------------------------------------
+# Ids are case-sensitive, as API Gateway's are. A REST API's definition (resources, methods,
+# integrations, authorizers, models...) is one JSON document, the camelCase ``RestApi`` of
+# ``modelyard.gateway.definitions``, read and written whole: it is never queried by its
+# parts, and a deployment freezes it as it is. Everything of an API hangs off it by foreign
+# keys that cascade, as in the identity area.
+
+#: REST APIs (CreateRestApi, ImportRestApi). ``version`` grows by one on every write, so
+#: that a read-modify-write (PutMethod, PatchResource...) replaces only what it read.
+rest_apis = Table(
+    "rest_apis",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+#: Deployments of REST APIs (CreateDeployment): the API's document as it was then, which is
+#: what a stage serves whatever the API has become since.
+api_deployments = Table(
+    "api_deployments",
+    metadata,
+    Column("api_id", Text, ForeignKey("rest_apis.id", ondelete="CASCADE"), nullable=False),
+    Column("id", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("document", Text, nullable=False),
+    PrimaryKeyConstraint("api_id", "id"),
+)
+
+#: Stages of REST APIs (CreateStage): a name clients call, the deployment it serves, and
+#: its settings document (variables, methodSettings, canarySettings, cache, description,
+#: tags). The deployment cannot be deleted while a stage serves it (no cascade there);
+#: deleting the API deletes both in one statement.
+api_stages = Table(
+    "api_stages",
+    metadata,
+    Column("api_id", Text, ForeignKey("rest_apis.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("deployment_id", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_updated_at", DateTime(timezone=True), nullable=False),
+    Column("document", Text, nullable=False),
+    PrimaryKeyConstraint("api_id", "name"),
+    ForeignKeyConstraint(
+        ["api_id", "deployment_id"], ["api_deployments.api_id", "api_deployments.id"]
+    ),
+    # "Is this deployment in use", asked by DeleteDeployment and the foreign key.
+    Index("ix_api_stages_api_id_deployment_id", "api_id", "deployment_id"),
+)
+
+#: API keys (CreateApiKey), by the SHA-256 (hex) of the key's value: the value is shown
+#: once, when the key is created, and never stored.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("value_hash", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("customer_id", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_updated_at", DateTime(timezone=True), nullable=False),
+    # A request's key is looked up by its hash.
+    UniqueConstraint("value_hash"),
+)
+
+#: Usage plans (CreateUsagePlan): the document holds apiStages, throttle, quota,
+#: description and tags, as the API answers them.
+usage_plans = Table(
+    "usage_plans",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+#: Which API keys are in which usage plans (CreateUsagePlanKey); gone with either.
+usage_plan_keys = Table(
+    "usage_plan_keys",
+    metadata,
+    Column("plan_id", Text, ForeignKey("usage_plans.id", ondelete="CASCADE"), nullable=False),
+    Column("key_id", Text, ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    PrimaryKeyConstraint("plan_id", "key_id"),
+    # The plans of a key (a request's quota), and the key's delete cascading.
+    Index("ix_usage_plan_keys_key_id", "key_id"),
 )

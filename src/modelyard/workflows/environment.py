@@ -54,8 +54,11 @@ class SystemClock:
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of real time."""
-        await asyncio.sleep(max(0.0, seconds))
+        """Wait ``seconds`` of real time, never less: uvloop's timers have a millisecond's
+        resolution and may fire that much early, and a Wait state must last its time."""
+        until = time.time() + seconds
+        while (left := until - time.time()) > 0:
+            await asyncio.sleep(left)
 
 
 class ManualClock:

@@ -1,0 +1,204 @@
+"""API keys and usage plans: who may call an API stage, how fast and how much.
+
+A key's value is shown once, when it is created, and stored only as its SHA-256 (a
+request's ``x-api-key`` is hashed and looked up). A usage plan lists API stages with a
+throttle (rate and burst, per plan and per method) and a quota (requests per day, week or
+month); a key belongs to plans through usage plan keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import string
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+from modelyard.gateway.apis import new_id
+from modelyard.gateway.errors import BadRequest, Conflict, GatewayNotFound
+from modelyard.storage.database import Database
+from modelyard.storage.gateway import ApiKeyRecord, GatewayStore, StoredUsagePlan
+
+__all__ = ["KeyOperations", "NewApiKey", "hash_key"]
+
+T = TypeVar("T")
+
+_KEY_ALPHABET: Final = string.ascii_letters + string.digits
+_PERIODS: Final = frozenset({"DAY", "WEEK", "MONTH"})
+
+
+def hash_key(value: str) -> str:
+    """How an API key value is stored and looked up."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewApiKey:
+    """A key just created: its record, and its value (shown this once)."""
+
+    record: ApiKeyRecord
+    value: str
+
+
+class KeyOperations:
+    """API keys and usage plans (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        clock: Callable[[], float] = time.time,
+        make_id: Callable[[], str] = new_id,
+    ) -> None:
+        self._store = GatewayStore(database)
+        self._clock = clock
+        self._new_id = make_id
+
+    # -- API keys -------------------------------------------------------------------------
+
+    async def create_api_key(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        enabled: bool = False,
+        value: str | None = None,
+        customer_id: str | None = None,
+    ) -> NewApiKey:
+        """CreateApiKey (AWS's default is a disabled key: ``enabled`` must be asked for)."""
+        if value is not None and len(value) < 20:
+            raise BadRequest("API Key value should be at least 20 characters")
+        value = value or "".join(secrets.choice(_KEY_ALPHABET) for _ in range(40))
+        now = self._now()
+        record = ApiKeyRecord(
+            id=self._new_id(),
+            value_hash=hash_key(value),
+            name=name or "",
+            description=description,
+            enabled=enabled,
+            customer_id=customer_id,
+            created_at=now,
+            last_updated_at=now,
+        )
+        if not await self._db(self._store.add_api_key, record):
+            raise Conflict("API Key already exists")
+        return NewApiKey(record=record, value=value)
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord:
+        """GetApiKey (its value is never kept: it cannot be shown again)."""
+        found = await self._db(self._store.get_api_key, key_id)
+        if found is None:
+            raise GatewayNotFound("Invalid API Key identifier specified")
+        return found
+
+    async def get_api_keys(
+        self, *, after: str | None, limit: int
+    ) -> tuple[list[ApiKeyRecord], str | None]:
+        """GetApiKeys."""
+        return await self._db(self._store.list_api_keys, after=after, limit=limit)
+
+    async def delete_api_key(self, key_id: str) -> None:
+        """DeleteApiKey (its usage plan memberships go with it)."""
+        if not await self._db(self._store.delete_api_key, key_id):
+            raise GatewayNotFound("Invalid API Key identifier specified")
+
+    async def key_of_value(self, value: str) -> ApiKeyRecord | None:
+        """The key a request's ``x-api-key`` names, if any."""
+        return await self._db(self._store.api_key_by_hash, hash_key(value))
+
+    # -- usage plans ----------------------------------------------------------------------
+
+    async def create_usage_plan(
+        self,
+        *,
+        name: str,
+        description: str | None = None,
+        api_stages: Sequence[Mapping[str, Any]] = (),
+        throttle: Mapping[str, Any] | None = None,
+        quota: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> StoredUsagePlan:
+        """CreateUsagePlan."""
+        if not name:
+            raise BadRequest("Usage plan name must be given")
+        if quota is not None:
+            _check_quota(quota)
+        document: dict[str, Any] = {"name": name, "apiStages": [dict(s) for s in api_stages]}
+        if description is not None:
+            document["description"] = description
+        if throttle is not None:
+            document["throttle"] = dict(throttle)
+        if quota is not None:
+            document["quota"] = dict(quota)
+        if tags:
+            document["tags"] = dict(tags)
+        plan = StoredUsagePlan(
+            id=self._new_id(), name=name, created_at=self._now(), document=document
+        )
+        if not await self._db(self._store.add_usage_plan, plan):
+            raise Conflict("Usage plan already exists")
+        return plan
+
+    async def get_usage_plan(self, plan_id: str) -> StoredUsagePlan:
+        """GetUsagePlan."""
+        found = await self._db(self._store.get_usage_plan, plan_id)
+        if found is None:
+            raise GatewayNotFound("Invalid Usage Plan ID specified")
+        return found
+
+    async def get_usage_plans(
+        self, *, after: str | None, limit: int, key_id: str | None = None
+    ) -> tuple[list[StoredUsagePlan], str | None]:
+        """GetUsagePlans (those of ``key_id`` when given)."""
+        return await self._db(self._store.list_usage_plans, after=after, limit=limit, key_id=key_id)
+
+    async def delete_usage_plan(self, plan_id: str) -> None:
+        """DeleteUsagePlan."""
+        if not await self._db(self._store.delete_usage_plan, plan_id):
+            raise GatewayNotFound("Invalid Usage Plan ID specified")
+
+    async def create_usage_plan_key(self, plan_id: str, key_id: str, key_type: str) -> ApiKeyRecord:
+        """CreateUsagePlanKey: the key joins the plan."""
+        if key_type != "API_KEY":
+            raise BadRequest("keyType must be API_KEY")
+        await self.get_usage_plan(plan_id)
+        key = await self.get_api_key(key_id)
+        if not await self._db(self._store.add_usage_plan_key, plan_id, key_id):
+            raise Conflict("Usage Plan Key already exists")
+        return key
+
+    async def get_usage_plan_keys(self, plan_id: str) -> list[ApiKeyRecord]:
+        """GetUsagePlanKeys."""
+        await self.get_usage_plan(plan_id)
+        return await self._db(self._store.usage_plan_keys, plan_id)
+
+    async def delete_usage_plan_key(self, plan_id: str, key_id: str) -> None:
+        """DeleteUsagePlanKey."""
+        if not await self._db(self._store.remove_usage_plan_key, plan_id, key_id):
+            raise GatewayNotFound("Invalid Usage Plan Key identifier specified")
+
+    async def plans_of_key(self, key_id: str) -> list[StoredUsagePlan]:
+        """The usage plans a key belongs to."""
+        return await self._db(self._store.plans_of_key, key_id)
+
+    def _now(self) -> datetime:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+    async def _db(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await asyncio.to_thread(query, *args, **kwargs)
+
+
+def _check_quota(quota: Mapping[str, Any]) -> None:
+    limit, period = quota.get("limit"), quota.get("period")
+    if not isinstance(limit, int) or limit < 0:
+        raise BadRequest("Quota limit must be a non-negative integer")
+    if period not in _PERIODS:
+        raise BadRequest("Quota period must be DAY, WEEK or MONTH")
+    offset = quota.get("offset", 0)
+    if not isinstance(offset, int) or not 0 <= offset < limit + 1:
+        raise BadRequest("Quota offset must be between 0 and the limit")
