@@ -28,6 +28,9 @@ __all__ = ["KeyOperations", "NewApiKey", "hash_key"]
 T = TypeVar("T")
 
 _KEY_ALPHABET: Final = string.ascii_letters + string.digits
+#: Seconds a key and its plans, looked up for a request, are used again.
+KEY_FRESH_S: Final = 1.0
+_MAX_KEPT: Final = 10_000
 _PERIODS: Final = frozenset({"DAY", "WEEK", "MONTH"})
 
 
@@ -57,6 +60,8 @@ class KeyOperations:
         self._store = GatewayStore(database)
         self._clock = clock
         self._new_id = make_id
+        #: What :meth:`key_and_plans` found, by key value: (when, key, plans).
+        self._kept: dict[str, tuple[float, ApiKeyRecord | None, list[StoredUsagePlan]]] = {}
 
     # -- API keys -------------------------------------------------------------------------
 
@@ -103,12 +108,28 @@ class KeyOperations:
 
     async def delete_api_key(self, key_id: str) -> None:
         """DeleteApiKey (its usage plan memberships go with it)."""
+        self._kept.clear()
         if not await self._db(self._store.delete_api_key, key_id):
             raise GatewayNotFound("Invalid API Key identifier specified")
 
     async def key_of_value(self, value: str) -> ApiKeyRecord | None:
         """The key a request's ``x-api-key`` names, if any."""
         return await self._db(self._store.api_key_by_hash, hash_key(value))
+
+    async def key_and_plans(self, value: str) -> tuple[ApiKeyRecord | None, list[StoredUsagePlan]]:
+        """The key a request's ``x-api-key`` names and its usage plans, as the gateway
+        checks them on every request: kept for :data:`KEY_FRESH_S` (a key disabled, or
+        a plan changed, shows within that time)."""
+        now = time.monotonic()
+        kept = self._kept.get(value)
+        if kept is not None and now - kept[0] < KEY_FRESH_S:
+            return kept[1], kept[2]
+        key = await self.key_of_value(value)
+        plans = await self.plans_of_key(key.id) if key is not None else []
+        if len(self._kept) >= _MAX_KEPT:
+            self._kept.clear()
+        self._kept[value] = (now, key, plans)
+        return key, plans
 
     # -- usage plans ----------------------------------------------------------------------
 
@@ -123,6 +144,7 @@ class KeyOperations:
         tags: Mapping[str, str] | None = None,
     ) -> StoredUsagePlan:
         """CreateUsagePlan."""
+        self._kept.clear()
         if not name:
             raise BadRequest("Usage plan name must be given")
         if quota is not None:
@@ -158,11 +180,13 @@ class KeyOperations:
 
     async def delete_usage_plan(self, plan_id: str) -> None:
         """DeleteUsagePlan."""
+        self._kept.clear()
         if not await self._db(self._store.delete_usage_plan, plan_id):
             raise GatewayNotFound("Invalid Usage Plan ID specified")
 
     async def create_usage_plan_key(self, plan_id: str, key_id: str, key_type: str) -> ApiKeyRecord:
         """CreateUsagePlanKey: the key joins the plan."""
+        self._kept.clear()
         if key_type != "API_KEY":
             raise BadRequest("keyType must be API_KEY")
         await self.get_usage_plan(plan_id)
@@ -178,6 +202,7 @@ class KeyOperations:
 
     async def delete_usage_plan_key(self, plan_id: str, key_id: str) -> None:
         """DeleteUsagePlanKey."""
+        self._kept.clear()
         if not await self._db(self._store.remove_usage_plan_key, plan_id, key_id):
             raise GatewayNotFound("Invalid Usage Plan Key identifier specified")
 
