@@ -260,8 +260,9 @@ def build_platform(settings: Settings) -> Platform:
     step_functions = workflow_control.service(workflows)
     aws_services = [endpoint_control.service(endpoints), step_functions, cognito.service(identity)]
     verifier = _aws_verifier(settings, identity)
+    buckets, quotas = _rate_limits(settings)
     gateway_runtime = _gateway_runtime(
-        settings, gateway, identity, endpoints, functions, step_functions
+        settings, gateway, identity, endpoints, functions, step_functions, buckets, quotas
     )
     return Platform(
         settings=settings,
@@ -295,7 +296,10 @@ def build_platform(settings: Settings) -> Platform:
             identity_routes.routes(identity),
             gateway_serving.routes(gateway_runtime),
             gateway_control.routes(
-                gateway, verifier, server_url=f"http://{settings.host}:{settings.port}"
+                gateway,
+                verifier,
+                server_url=f"http://{settings.host}:{settings.port}",
+                quotas=quotas,
             ),
             [metrics_route(metrics)],
             openapi.routes(
@@ -360,15 +364,10 @@ def _gateway_runtime(
     endpoints: EndpointService,
     functions: FunctionService,
     step_functions: aws_json.AwsJsonService,
+    buckets: TokenBuckets,
+    quotas: QuotaCounters,
 ) -> GatewayRuntime:
     """The serving of deployed APIs, over the areas its integrations and authorizers use."""
-    buckets: TokenBuckets
-    quotas: QuotaCounters
-    if settings.redis_url:
-        client = redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=0.5)
-        buckets, quotas = RedisBuckets(client), RedisQuotas(client)
-    else:
-        buckets, quotas = MemoryBuckets(), MemoryQuotas()
     return GatewayRuntime(
         stages=StageLoader(gateway),
         keys=gateway.keys,
@@ -390,6 +389,15 @@ def _gateway_runtime(
         account_id=settings.account_id,
         domain=f"{settings.host}:{settings.port}",
     )
+
+
+def _rate_limits(settings: Settings) -> tuple[TokenBuckets, QuotaCounters]:
+    """The gateway's throttling buckets and quota counters: shared by every process through
+    Redis when ``MODELYARD_REDIS_URL`` is set, else this process's own."""
+    if settings.redis_url:
+        client = redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=0.5)
+        return RedisBuckets(client), RedisQuotas(client)
+    return MemoryBuckets(), MemoryQuotas()
 
 
 def _aws_verifier(settings: Settings, identity: IdentityService) -> SigV4Verifier | None:

@@ -10,6 +10,7 @@ import configparser
 import json
 import textwrap
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]  # no type information shipped
@@ -261,6 +262,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             "short": f"{url}/apis/{api['id']}/prod",
             "api_id": api["id"],
             "api_key": key["value"],
+            "key_id": key["id"],
+            "plan_id": plan["id"],
             "id_token": tokens["IdToken"],
             "access_token": tokens["AccessToken"],
             "apigw": apigw,
@@ -339,6 +342,10 @@ def test_an_api_key_is_required_and_throttled_by_its_usage_plan(served: dict[str
     assert statuses[:2] == [200, 200]  # the plan's burst
     assert statuses[2:] == [429, 429]
     assert answers[-1].json() == {"message": "Too Many Requests"}
+    today = datetime.now(UTC).date().isoformat()
+    usage = served["apigw"].get_usage(usagePlanId=served["plan_id"], startDate=today, endDate=today)
+    # What passed counts against the day's quota of 100; what was throttled does not.
+    assert usage["items"] == {served["key_id"]: [[2, 98]]}
 
 
 def test_an_http_proxy_integration_passes_the_backend_through(served: dict[str, Any]) -> None:

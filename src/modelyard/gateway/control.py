@@ -19,7 +19,7 @@ exports, API keys, usage plans)::
     GET  /restapis/{api}/stages/{name}/exports/{type}  GetExport (oas30, swagger)
     POST|GET /apikeys, GET|DELETE /apikeys/{id}
     POST|GET /usageplans, GET|DELETE /usageplans/{id}, POST|GET /usageplans/{id}/keys,
-    DELETE /usageplans/{id}/keys/{key}
+    DELETE /usageplans/{id}/keys/{key}, GET /usageplans/{id}/usage     GetUsage
 
 Errors are answered as API Gateway answers them: ``{"message": ...}`` with the code in
 ``x-amzn-ErrorType`` (:data:`ERRORS`). With a verifier, every route needs SigV4.
@@ -28,6 +28,7 @@ Errors are answered as API Gateway answers them: ``{"message": ...}`` with the c
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -67,6 +68,7 @@ from modelyard.gateway.definitions import (
     RequestValidator,
 )
 from modelyard.gateway.errors import BadRequest, Conflict, GatewayNotFound
+from modelyard.gateway.quotas import Period, Quota, QuotaCounters
 from modelyard.gateway.service import GatewayService
 from modelyard.storage.gateway import DeploymentInUse
 
@@ -92,9 +94,14 @@ ERRORS = ErrorTable(
 
 
 def routes(
-    gateway: GatewayService, verifier: SigV4Verifier | None = None, *, server_url: str
+    gateway: GatewayService,
+    verifier: SigV4Verifier | None = None,
+    *,
+    server_url: str,
+    quotas: QuotaCounters | None = None,
 ) -> list[Route]:
-    """The control plane's routes, bound to ``gateway``."""
+    """The control plane's routes, bound to ``gateway`` (``quotas``: the counters the
+    serving of stages keeps, which GetUsage reports)."""
 
     operation = operations(ERRORS, verifier, max_body=_MAX_BODY, logger=logger)
 
@@ -414,6 +421,39 @@ def routes(
         return json({"item": [plan_key_document(key) for key in keys]})
 
     @operation
+    async def get_usage(request: Request, body: bytes) -> Response:
+        plan = await gateway.keys.get_usage_plan(param(request, "id"))
+        start, end = _day(request, "startDate"), _day(request, "endDate")
+        if end < start:
+            raise BadRequest("endDate must not be before startDate")
+        wanted = request.query_params.get("keyId")
+        keys = (
+            [wanted] if wanted else [k.id for k in await gateway.keys.get_usage_plan_keys(plan.id)]
+        )
+        raw = plan.document.get("quota")
+        items: dict[str, list[list[int]]] = {}
+        for key in keys:
+            if quotas is None or not raw:
+                # Only quotas are counted: a plan without one has no usage to report.
+                items[key] = [[0, 0] for _ in range((end - start).days + 1)]
+                continue
+            quota = Quota(
+                limit=int(raw["limit"]),
+                period=Period(raw["period"]),
+                offset=int(raw.get("offset", 0)),
+            )
+            days = await quotas.usage(f"{plan.id}:{key}", quota, start, end)
+            items[key] = [list(days[day]) for day in sorted(days)]
+        return json(
+            {
+                "usagePlanId": plan.id,
+                "startDate": start.isoformat(),
+                "endDate": end.isoformat(),
+                "values": items,
+            }
+        )
+
+    @operation
     async def delete_usage_plan_key(request: Request, body: bytes) -> Response:
         await gateway.keys.delete_usage_plan_key(param(request, "id"), param(request, "key"))
         return Response(status_code=202)
@@ -463,4 +503,15 @@ def routes(
         Route("/usageplans/{id}/keys", create_usage_plan_key, methods=["POST"]),
         Route("/usageplans/{id}/keys", get_usage_plan_keys, methods=["GET"]),
         Route("/usageplans/{id}/keys/{key}", delete_usage_plan_key, methods=["DELETE"]),
+        Route("/usageplans/{id}/usage", get_usage, methods=["GET"]),
     ]
+
+
+def _day(request: Request, name: str) -> date:
+    raw = request.query_params.get(name)
+    if raw is None:
+        raise BadRequest(f"{name} is required (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a date, YYYY-MM-DD: {raw!r}") from None

@@ -67,6 +67,7 @@ OPERATIONS: Final = (
     ("post", "/usageplans/{id}/keys", "CreateUsagePlanKey", 201),
     ("get", "/usageplans/{id}/keys", "GetUsagePlanKeys", 200),
     ("delete", "/usageplans/{id}/keys/{key}", "DeleteUsagePlanKey", 202),
+    ("get", "/usageplans/{id}/usage", "GetUsage", 200),
 )
 
 _OBJECT: JsonObject = {"type": "object"}
