@@ -4,7 +4,8 @@ Run by ``make run``. Trains the iris classifiers on scikit-learn's bundled iris 
 (nothing is downloaded, so no model binary is committed) and copies the other models into
 ``<home>/store/models``. Copies ``endpoints.json`` to ``<home>/seed/endpoints.json``: at
 every start, ``modelyard up`` creates the endpoints it declares that do not exist (see
-``modelyard.endpoints.seed``), filed under categories for the jobs API. Idempotent: models
+``modelyard.endpoints.seed``), filed under categories for the jobs API, and the example
+APIs to ``<home>/seed/apis`` (deployed at start, ``modelyard.gateway.seed``). Idempotent: models
 and a seed file already in place are left alone (edit the home's seed file to change what
 is seeded; ``make clean`` starts afresh).
 """
@@ -21,10 +22,13 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from modelyard.endpoints.seed import SEED_FILE, read_seed
+from modelyard.gateway.seed import SEED_FOLDER
 
 EXAMPLES = Path(__file__).parent / "models"
 #: The example endpoints: name, model artifact, categories.
 ENDPOINTS = Path(__file__).parent / "endpoints.json"
+#: The example APIs: OpenAPI documents with API Gateway's extensions.
+APIS = Path(__file__).parent / "apis"
 
 
 def train_iris(target: Path) -> None:
@@ -65,6 +69,18 @@ def seed_endpoints(home: Path) -> list[str]:
     return [entry.name for entry in declared.endpoints] if declared else []
 
 
+def seed_apis(home: Path) -> list[str]:
+    """Put the example APIs' OpenAPI documents into ``<home>/seed/apis`` (imported and
+    deployed at start, see ``modelyard.gateway.seed``); returns their ids."""
+    folder = home / SEED_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    for document in sorted(APIS.iterdir()):
+        target = folder / document.name
+        if document.is_file() and not target.exists():
+            shutil.copyfile(document, target)
+    return sorted(p.name.split(".")[0] for p in folder.iterdir() if p.is_file())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--home", type=Path, default=Path(".modelyard"))
@@ -73,6 +89,8 @@ def main() -> None:
     print(f"example models ready in {args.home / 'store' / 'models'}: {', '.join(names)}")
     endpoints = seed_endpoints(args.home)
     print(f"example endpoints, created at start: {', '.join(endpoints)}")
+    apis = seed_apis(args.home)
+    print(f"example APIs, deployed at start to the stage prod: {', '.join(apis)}")
 
 
 if __name__ == "__main__":

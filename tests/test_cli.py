@@ -215,12 +215,13 @@ def test_serve_refuses_a_store_that_is_not_a_folder(tmp_path: Path) -> None:
 def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_path: Path) -> None:
     sys.path.insert(0, str(EXAMPLES))
     try:
-        from prepare import prepare, seed_endpoints  # type: ignore[import-not-found]
+        from prepare import prepare, seed_apis, seed_endpoints  # type: ignore[import-not-found]
     finally:
         sys.path.remove(str(EXAMPLES))
     home = tmp_path / "home"
     assert "iris" in prepare(home)
-    assert seed_endpoints(home) == ["iris-sklearn", "iris-toolkit", "text-stats"]
+    assert seed_endpoints(home) == ["iris-sklearn", "iris-toolkit", "text-stats", "rating"]
+    assert seed_apis(home) == ["ratings"]
     server = start_cli_server("up", "--home", str(home))
 
     response = httpx.post(
@@ -277,10 +278,26 @@ def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_p
 
     readme_jobs(server.url, home)
     readme_step_functions(server.url)
+    readme_rest_api(server.url)
 
     out, _ = stop(server)
     assert "iris" in out  # the banner's example request
     assert (home / "modelyard.db").is_file()  # `up` made its database in the home
+
+
+def readme_rest_api(url: str) -> None:
+    """The README's REST API section: the seeded ratings API, as curl calls it."""
+    path = (
+        "/restapis/ratings/prod/_user_request_/predicted-ratings/u42?items=movie-1,movie-2,movie-3"
+    )
+    assert f"localhost:8080{path}" in README.read_text()  # what the README shows runs here
+
+    ratings = httpx.get(url + path, timeout=30)
+    missing = httpx.get(f"{url}/apis/ratings/prod/predicted-ratings/u42", timeout=30)
+
+    assert (ratings.status_code, ratings.json()) == (200, {"ratings": [1.4, 2.3, 1.9]})
+    assert missing.status_code == 400
+    assert missing.json() == {"message": "Missing required request parameters: [items]"}
 
 
 def seeded_endpoints(url: str, timeout: float = 60) -> dict[str, list[str]]:
@@ -313,6 +330,7 @@ def readme_jobs(url: str, home: Path) -> None:
         "iris-sklearn": ["iris"],
         "iris-toolkit": ["iris"],
         "text-stats": ["text"],
+        "rating": ["rating"],
     }
     body = '{"data": [[5.1, 3.5, 1.4, 0.2]], "categories": ["iris"]}'
     assert f"-d '{body}'" in README.read_text()  # what the README shows is what runs here

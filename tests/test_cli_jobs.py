@@ -2,7 +2,8 @@
 
 The platform is ``modelyard up``'s over a home prepared as ``make run`` prepares it (the
 example models, and the seed file of the example endpoints: ``iris-sklearn`` and
-``iris-toolkit`` under ``iris``, ``text-stats`` under ``text``), running in a thread and
+``iris-toolkit`` under ``iris``, ``text-stats`` under ``text``, ``rating`` under
+``rating``), running in a thread and
 guarded by a management token: the commands carry it from
 ``MODELYARD_SERVING__MANAGEMENT_TOKEN``, as a bearer token to the jobs API and as the
 secret key of a Signature Version 4 to the Step Functions API.
@@ -64,7 +65,7 @@ def server(home: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while True:
             found = httpx.get(f"{url}/admin/endpoints", timeout=10).json()["endpoints"]
-            if len(found) == 3 and all(e["EndpointStatus"] == "InService" for e in found):
+            if len(found) == 4 and all(e["EndpointStatus"] == "InService" for e in found):
                 break
             assert time.monotonic() < deadline, found
             time.sleep(0.05)

@@ -54,6 +54,8 @@ from modelyard.gateway.deployed import StageLoader
 from modelyard.gateway.integrations import Backends
 from modelyard.gateway.quotas import MemoryQuotas, QuotaCounters, RedisQuotas
 from modelyard.gateway.runtime import GatewayRuntime
+from modelyard.gateway.seed import SEED_FOLDER as GATEWAY_SEED_FOLDER
+from modelyard.gateway.seed import GatewaySeed
 from modelyard.gateway.service import GatewayService
 from modelyard.gateway.throttling import MemoryBuckets, RedisBuckets, TokenBuckets
 from modelyard.identity import cognito
@@ -285,6 +287,7 @@ def build_platform(settings: Settings) -> Platform:
             workflows,
             jobs,
             gateway,
+            GatewaySeed(gateway, settings.home / GATEWAY_SEED_FOLDER),
             gateway_runtime,
         ],
         routes=_routes(

@@ -114,6 +114,7 @@ def test_the_example_seed_file_declares_the_example_endpoints() -> None:
         "iris-sklearn": ("s3://models/iris", ["iris"]),
         "iris-toolkit": ("s3://models/iris-toolkit", ["iris"]),
         "text-stats": ("s3://models/text-stats", ["text"]),
+        "rating": ("s3://models/rating", ["rating"]),
     }
 
 

@@ -101,11 +101,14 @@ class ApiOperations:
             raise GatewayNotFound("Invalid API identifier specified")
         self._deleted(api_id)
 
-    async def import_rest_api(self, body: bytes, *, fail_on_warnings: bool = False) -> RestApi:
-        """ImportRestApi: a new API from an OpenAPI 3 or Swagger 2 document."""
+    async def import_rest_api(
+        self, body: bytes, *, fail_on_warnings: bool = False, api_id: str | None = None
+    ) -> RestApi:
+        """ImportRestApi: a new API from an OpenAPI 3 or Swagger 2 document (``api_id``:
+        its id, when it must be known beforehand; a new one otherwise)."""
         api = import_api(
             parse_document(body),
-            api_id=self._new_id(),
+            api_id=api_id or self._new_id(),
             created=self._now(),
             new_id=self._new_id,
             fail_on_warnings=fail_on_warnings,

@@ -326,6 +326,7 @@ class Directory:
 
     async def admin_delete_user(self, pool_id: str, username: str) -> None:
         """AdminDeleteUser: the user, their memberships, tokens and access keys."""
+        self._identity_changed()
         await self.describe_user_pool(pool_id)
         if not await self._db(self._store.delete_user, pool_id, username):
             raise UserNotFound("User does not exist.")
@@ -369,11 +370,13 @@ class Directory:
 
     async def admin_add_user_to_group(self, pool_id: str, username: str, group: str) -> None:
         """AdminAddUserToGroup (adding a member again is no error)."""
+        self._identity_changed()
         await self._check_member(pool_id, username, group)
         await self._db(self._store.add_to_group, pool_id, username, group)
 
     async def admin_remove_user_from_group(self, pool_id: str, username: str, group: str) -> None:
         """AdminRemoveUserFromGroup (removing a non-member is no error)."""
+        self._identity_changed()
         await self._check_member(pool_id, username, group)
         await self._db(self._store.remove_from_group, pool_id, username, group)
 
@@ -413,6 +416,9 @@ class Directory:
         return self._store.get_access_key(access_key_id)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _identity_changed(self) -> None:
+        """A user or a membership changed: what was derived from them is stale."""
 
     async def _check_member(self, pool_id: str, username: str, group: str) -> None:
         await self.admin_get_user(pool_id, username)

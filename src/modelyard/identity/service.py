@@ -54,6 +54,9 @@ __all__ = ["AuthResult", "IdentityService", "Principal"]
 SESSION_S: Final = 180
 #: Seconds an access key looked up for SigV4 is used again before being read anew.
 KEY_CACHE_S: Final = 60.0
+#: Seconds a token found valid is answered from memory (see ``principal_of_token``).
+TOKEN_FRESH_S: Final = 5.0
+_MAX_PRINCIPALS_KEPT: Final = 10_000
 _MAX_KEYS_KEPT: Final = 10_000
 _PASSWORD_FLOWS: Final = {
     "USER_PASSWORD_AUTH": ("ALLOW_USER_PASSWORD_AUTH", "USER_PASSWORD_AUTH"),
@@ -123,6 +126,8 @@ class IdentityService(Directory):
         self.platform: PlatformIdentity | None = None
         #: Access keys looked up for SigV4, by id: (when, the key or None).
         self._keys: dict[str, tuple[float, AccessKey | None]] = {}
+        #: Tokens found valid, by token: (when, expiry epoch, principal).
+        self._principals: dict[str, tuple[float, float, Principal]] = {}
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -218,6 +223,7 @@ class IdentityService(Directory):
     async def global_sign_out(self, access_token: str) -> None:
         """GlobalSignOut: every token the user has stops working."""
         user = await self.get_user(access_token)
+        self._principals.clear()
         await self._db(
             self._store.update_user,
             user.pool_id,
@@ -244,7 +250,24 @@ class IdentityService(Directory):
 
     async def principal_of_token(self, token: str) -> Principal:
         """Who an ID or access token of any of our pools stands for; NotAuthorized if
-        it is not valid, expired, or its user signed out since."""
+        it is not valid, expired, or its user signed out since.
+
+        The gateway asks this of every request a user pool authorizer guards, so a token
+        found valid is answered from memory until it expires, for :data:`TOKEN_FRESH_S`
+        at most: a sign-out, deletion or group change made here applies at once, one made
+        by another process sharing the database within that time.
+        """
+        now = time.monotonic()
+        kept = self._principals.get(token)
+        if kept is not None and now - kept[0] < TOKEN_FRESH_S and self._clock() < kept[1]:
+            return kept[2]
+        principal, expires = await self._principal_of_token(token)
+        if len(self._principals) >= _MAX_PRINCIPALS_KEPT:
+            self._principals.clear()
+        self._principals[token] = (now, expires, principal)
+        return principal
+
+    async def _principal_of_token(self, token: str) -> tuple[Principal, float]:
         claims = self._verified(token, None)
         user = await self._db(self._store.user_by_sub, str(claims.get("sub")))
         if user is None or not user.enabled:
@@ -252,13 +275,15 @@ class IdentityService(Directory):
         self._check_not_signed_out(user, claims)
         groups = await self.groups_of(user.pool_id, user.username)
         scope = claims.get("scope")
-        return Principal(
+        principal = Principal(
             pool_id=user.pool_id,
             username=user.username,
             sub=user.sub,
             groups=tuple(group.name for group in groups),
             scopes=tuple(scope.split()) if isinstance(scope, str) else (),
         )
+        expires = claims.get("exp")
+        return principal, float(expires) if isinstance(expires, int | float) else 0.0
 
     def secret_for(self, access_key_id: str) -> str | None:
         """The secret of an active access key, for SigV4 verification; None if unknown.
@@ -287,6 +312,9 @@ class IdentityService(Directory):
         )
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _identity_changed(self) -> None:
+        self._principals.clear()
 
     def _access_key(self, access_key_id: str) -> AccessKey | None:
         now = time.monotonic()
