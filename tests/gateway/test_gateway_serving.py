@@ -158,6 +158,19 @@ def document(pool_arn: str) -> dict[str, Any]:
                     ),
                 }
             },
+            "/clock": {
+                "get": {
+                    "security": [{"users": []}],
+                    "responses": ok,
+                    "x-amazon-apigateway-integration": mock('{"request": "$context.requestId"}'),
+                }
+            },
+            "/version": {
+                "get": {
+                    "responses": ok,
+                    "x-amazon-apigateway-integration": mock('{"version": "one"}'),
+                }
+            },
             "/metered": {
                 "get": {
                     "security": [{"api_key": []}],
@@ -256,7 +269,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             AuthFlow="USER_PASSWORD_AUTH",
             AuthParameters={"USERNAME": "admin", "PASSWORD": keys["modelyard_password"]},
         )["AuthenticationResult"]
+        idp.admin_create_user(UserPoolId=pool_id, Username="bob", MessageAction="SUPPRESS")
+        idp.admin_set_user_password(
+            UserPoolId=pool_id, Username="bob", Password="Bob-Pass-1234", Permanent=True
+        )
+        bob = idp.initiate_auth(
+            ClientId=keys["modelyard_client_id"],
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": "bob", "PASSWORD": "Bob-Pass-1234"},
+        )["AuthenticationResult"]
         yield {
+            "bob_token": bob["IdToken"],
             "url": url,
             "base": f"{url}/restapis/{api['id']}/prod/_user_request_",
             "short": f"{url}/apis/{api['id']}/prod",
@@ -408,3 +431,73 @@ def test_a_customised_gateway_response_is_used(served: dict[str, Any]) -> None:
 
     assert answer.status_code == 404
     assert answer.json() == {"error": "no such route", "id": answer.headers["x-amzn-RequestId"]}
+
+
+def test_the_stage_cache_serves_repeats_and_only_an_admin_refreshes_it(
+    served: dict[str, Any],
+) -> None:
+    apigw = served["apigw"]
+    apigw.update_stage(
+        restApiId=served["api_id"],
+        stageName="prod",
+        patchOperations=[
+            {"op": "replace", "path": "/cacheClusterEnabled", "value": "true"},
+            {"op": "replace", "path": "/~1clock/GET/caching/enabled", "value": "true"},
+        ],
+    )
+    admin = {"Authorization": served["id_token"]}
+    bob = {"Authorization": served["bob_token"]}
+    try:
+        first = get(served, "/clock", headers=admin)
+        repeat = get(served, "/clock", headers=bob)
+        refused = get(served, "/clock", headers={**bob, "Cache-Control": "max-age=0"})
+        refreshed = get(served, "/clock", headers={**admin, "Cache-Control": "max-age=0"})
+        after = get(served, "/clock", headers=bob)
+    finally:
+        apigw.update_stage(
+            restApiId=served["api_id"],
+            stageName="prod",
+            patchOperations=[{"op": "replace", "path": "/cacheClusterEnabled", "value": "false"}],
+        )
+
+    assert first.status_code == 200
+    assert repeat.json() == first.json()  # served from the cache: the first request's id
+    assert refused.json() == first.json() and "Warning" in refused.headers
+    assert refreshed.json() != first.json()
+    assert refreshed.json() == {"request": refreshed.headers["x-amzn-RequestId"]}
+    assert after.json() == refreshed.json()
+
+
+def test_a_canary_takes_its_share_of_the_traffic_and_is_promoted(
+    served: dict[str, Any],
+) -> None:
+    apigw = served["apigw"]
+    api_id = served["api_id"]
+    resource = next(
+        r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/version"
+    )
+    apigw.put_integration_response(
+        restApiId=api_id,
+        resourceId=resource,
+        httpMethod="GET",
+        statusCode="200",
+        responseTemplates={"application/json": '{"version": "two"}'},
+    )
+    canary = apigw.create_deployment(
+        restApiId=api_id, stageName="prod", canarySettings={"percentTraffic": 50.0}
+    )
+    versions = [get(served, "/version").json()["version"] for _ in range(400)]
+    apigw.update_stage(
+        restApiId=api_id,
+        stageName="prod",
+        patchOperations=[
+            {"op": "replace", "path": "/deploymentId", "value": canary["id"]},
+            {"op": "remove", "path": "/canarySettings"},
+        ],
+    )
+    promoted = {get(served, "/version").json()["version"] for _ in range(20)}
+
+    # 400 draws at 50 %: within four standard deviations (10) of 200.
+    assert 160 <= versions.count("two") <= 240
+    assert set(versions) == {"one", "two"}
+    assert promoted == {"two"}

@@ -91,6 +91,8 @@ class Authorized:
     identity: Mapping[str, Any] = field(default_factory=dict)
     #: How the caller was let through (``NONE`` for anyone).
     kind: AuthorizationType = AuthorizationType.NONE
+    #: The caller's groups, when a user pool token or an access key named a user.
+    groups: tuple[str, ...] = ()
 
     def authorizer_context(self) -> dict[str, Any]:
         """``$context.authorizer`` (the proxy event's ``requestContext.authorizer``): a user
@@ -112,6 +114,8 @@ class PrincipalLike(Protocol):
     def username(self) -> str: ...
     @property
     def sub(self) -> str: ...
+    @property
+    def groups(self) -> tuple[str, ...]: ...
 
 
 class TokenVerifier(Protocol):

@@ -213,6 +213,7 @@ class Authorizers:
         return Authorized(
             claims={name: claim_text(name, v) for name, v in claims.items()},
             kind=AuthorizationType.COGNITO_USER_POOLS,
+            groups=tuple(principal.groups),
         )
 
     # -- AWS_IAM --------------------------------------------------------------------------
@@ -248,6 +249,7 @@ class Authorizers:
         account = facts.method_arn.split(":")[4] if facts.method_arn.count(":") >= 5 else ""
         return Authorized(
             kind=AuthorizationType.AWS_IAM,
+            groups=tuple(principal.groups),
             identity={
                 "accessKey": access_key,
                 "accountId": account,

@@ -25,7 +25,14 @@ from typing import Any, Final
 
 from modelyard.errors import ModelyardError
 from modelyard.gateway.authorizers import Authorized, Authorizers, RequestFacts, api_key_of
-from modelyard.gateway.cache import CachedResponse, CacheSettings, ResponseCache, cache_key
+from modelyard.gateway.cache import (
+    CachedResponse,
+    CacheSettings,
+    ResponseCache,
+    UnauthorizedStrategy,
+    cache_key,
+    decide_cache_control,
+)
 from modelyard.gateway.definitions import Method
 from modelyard.gateway.deployed import DeployedApi, DeployedStage, StageLoader
 from modelyard.gateway.integrations import Backends
@@ -39,6 +46,7 @@ from modelyard.gateway.runtime_integration import IntegrationStep
 from modelyard.gateway.stages import method_setting
 from modelyard.gateway.throttling import Limit, TokenBuckets
 from modelyard.gateway.validation import RequestShape, Validator, check_request
+from modelyard.identity.bootstrap import ADMIN_GROUP
 from modelyard.ids import uuid4_string
 
 __all__ = ["GatewayAnswer", "GatewayRequest", "GatewayRuntime", "Refused"]
@@ -199,7 +207,18 @@ class GatewayRuntime:
         settings = method_setting(stage.document, match.resource.path, request.http_method)
         cache_settings = _cache_settings(stage, settings)
         key = None
+        extra: dict[str, str] = {}
         if cache_settings is not None and request.http_method.upper() == "GET":
+            # Cache-Control: max-age=0 refreshes the entry for callers allowed to: those
+            # signed in as administrators (API Gateway's execute-api:InvalidateCache).
+            decision = decide_cache_control(
+                cache_settings,
+                request_headers={name: values[-1] for name, values in headers.items()},
+                may_invalidate=ADMIN_GROUP in authorized.groups,
+            )
+            if decision.refuse:
+                raise Refused(ResponseType.ACCESS_DENIED, "Forbidden")
+            extra = dict(decision.extra_headers)
             integration = method.method_integration
             key = cache_key(
                 api_id=request.api_id,
@@ -212,10 +231,12 @@ class GatewayRuntime:
                 querystring=query,
                 headers={name: values[-1] for name, values in headers.items()},
             )
-            cached = self._cache.get(key)
+            cached = None if decision.bypass else self._cache.get(key)
             if cached is not None:
                 return GatewayAnswer(
-                    status=cached.status, headers=dict(cached.headers), body=cached.body
+                    status=cached.status,
+                    headers={**dict(cached.headers), **extra},
+                    body=cached.body,
                 )
         answer = await self._integration.integrate(
             request, match, headers, query, variables, context
@@ -228,6 +249,7 @@ class GatewayRuntime:
                 ),
                 cache_settings.ttl_s,
             )
+        answer.headers.update(extra)
         return answer
 
     async def _check_api_key(
@@ -379,5 +401,15 @@ def _quota(document: Mapping[str, Any]) -> Quota | None:
 def _cache_settings(stage: DeployedStage, settings: Mapping[str, Any]) -> CacheSettings | None:
     if not stage.document.get("cacheClusterEnabled") or not settings.get("cachingEnabled"):
         return None
-    cache = CacheSettings(enabled=True, ttl_s=int(settings.get("cacheTtlInSeconds", 300)))
+    strategy = settings.get("unauthorizedCacheControlHeaderStrategy")
+    cache = CacheSettings(
+        enabled=True,
+        ttl_s=int(settings.get("cacheTtlInSeconds", 300)),
+        require_authorization=bool(settings.get("requireAuthorizationForCacheControl", True)),
+        unauthorized_strategy=(
+            UnauthorizedStrategy(strategy)
+            if strategy
+            else UnauthorizedStrategy.SUCCEED_WITH_RESPONSE_HEADER
+        ),
+    )
     return cache if cache.is_active else None
