@@ -10,12 +10,8 @@ retried), so two processes changing one API never lose each other's changes.
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-import string
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 from modelyard.gateway.definitions import (
@@ -32,8 +28,9 @@ from modelyard.gateway.definitions import (
 )
 from modelyard.gateway.errors import BadRequest, Conflict, GatewayNotFound
 from modelyard.gateway.openapi_import import import_api, parse_document
+from modelyard.gateway.operations import Operations, new_id
 from modelyard.storage.database import Database
-from modelyard.storage.gateway import GatewayStore, StoredApi
+from modelyard.storage.gateway import StoredApi
 
 __all__ = ["ApiOperations", "new_id"]
 
@@ -41,18 +38,12 @@ T = TypeVar("T")
 
 #: Attempts at writing a change before giving up (each one after a concurrent change).
 _ATTEMPTS: Final = 20
-_ID_ALPHABET: Final = string.ascii_lowercase + string.digits
 _HTTP_METHODS: Final = frozenset(
     {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"}
 )
 
 
-def new_id() -> str:
-    """An API Gateway identifier: ten lower-case letters and digits."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
-
-
-class ApiOperations:
+class ApiOperations(Operations):
     """REST API definitions (see the module)."""
 
     def __init__(
@@ -62,9 +53,7 @@ class ApiOperations:
         clock: Callable[[], float] = time.time,
         make_id: Callable[[], str] = new_id,
     ) -> None:
-        self._store = GatewayStore(database)
-        self._clock = clock
-        self._new_id = make_id
+        super().__init__(database=database, clock=clock, make_id=make_id)
 
     # -- REST APIs ------------------------------------------------------------------------
 
@@ -392,13 +381,6 @@ class ApiOperations:
             ), None
 
         await self._change(api_id, change)
-
-    def _now(self) -> datetime:
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-    async def _db(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(query, *args, **kwargs)
 
 
 def _resource(api: RestApi, resource_id: str) -> Resource:

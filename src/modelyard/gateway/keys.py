@@ -8,20 +8,18 @@ month); a key belongs to plans through usage plan keys.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import string
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
-from modelyard.gateway.apis import new_id
 from modelyard.gateway.errors import BadRequest, Conflict, GatewayNotFound
+from modelyard.gateway.operations import Operations, new_id
 from modelyard.storage.database import Database
-from modelyard.storage.gateway import ApiKeyRecord, GatewayStore, StoredUsagePlan
+from modelyard.storage.gateway import ApiKeyRecord, StoredUsagePlan
 
 __all__ = ["KeyOperations", "NewApiKey", "hash_key"]
 
@@ -47,7 +45,7 @@ class NewApiKey:
     value: str
 
 
-class KeyOperations:
+class KeyOperations(Operations):
     """API keys and usage plans (see the module)."""
 
     def __init__(
@@ -57,9 +55,7 @@ class KeyOperations:
         clock: Callable[[], float] = time.time,
         make_id: Callable[[], str] = new_id,
     ) -> None:
-        self._store = GatewayStore(database)
-        self._clock = clock
-        self._new_id = make_id
+        super().__init__(database=database, clock=clock, make_id=make_id)
         #: What :meth:`key_and_plans` found, by key value: (when, key, plans).
         self._kept: dict[str, tuple[float, ApiKeyRecord | None, list[StoredUsagePlan]]] = {}
 
@@ -209,13 +205,6 @@ class KeyOperations:
     async def plans_of_key(self, key_id: str) -> list[StoredUsagePlan]:
         """The usage plans a key belongs to."""
         return await self._db(self._store.plans_of_key, key_id)
-
-    def _now(self) -> datetime:
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-    async def _db(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(query, *args, **kwargs)
 
 
 def _check_quota(quota: Mapping[str, Any]) -> None:

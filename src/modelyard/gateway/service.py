@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any, Literal
 
-from modelyard.gateway.apis import ApiOperations, new_id
+from modelyard.gateway.apis import ApiOperations
 from modelyard.gateway.definitions import RestApi
 from modelyard.gateway.keys import KeyOperations
 from modelyard.gateway.openapi_export import export_api
+from modelyard.gateway.operations import new_id
 from modelyard.gateway.stages import StageOperations
 from modelyard.storage.database import Database
 from modelyard.storage.gateway import StoredDeployment

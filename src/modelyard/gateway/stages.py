@@ -9,17 +9,15 @@ changed by UpdateStage's JSON-Patch-like operations on API Gateway's paths
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
-from modelyard.gateway.apis import new_id
 from modelyard.gateway.definitions import RestApi
 from modelyard.gateway.errors import BadRequest, Conflict, GatewayNotFound
+from modelyard.gateway.operations import Operations, new_id
 from modelyard.storage.database import Database
-from modelyard.storage.gateway import GatewayStore, StoredDeployment, StoredStage
+from modelyard.storage.gateway import StoredDeployment, StoredStage
 
 __all__ = ["StageOperations", "apply_patch", "method_setting"]
 
@@ -48,7 +46,7 @@ _BOOLEANS: Final = frozenset({"cacheClusterEnabled", "tracingEnabled"})
 _STRINGS: Final = frozenset({"description", "deploymentId", "cacheClusterSize"})
 
 
-class StageOperations:
+class StageOperations(Operations):
     """Deployments and stages (see the module)."""
 
     def __init__(
@@ -58,9 +56,7 @@ class StageOperations:
         clock: Callable[[], float] = time.time,
         make_id: Callable[[], str] = new_id,
     ) -> None:
-        self._store = GatewayStore(database)
-        self._clock = clock
-        self._new_id = make_id
+        super().__init__(database=database, clock=clock, make_id=make_id)
         #: Called with an API's id whenever one of its stages changed here (what serves
         #: the stage drops what it kept of it).
         self.listeners: list[Callable[[str], None]] = []
@@ -231,13 +227,6 @@ class StageOperations:
             raise GatewayNotFound("Invalid Stage identifier specified")
         self._changed(api_id)
         return updated
-
-    def _now(self) -> datetime:
-        now = datetime.fromtimestamp(self._clock(), UTC)
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-    async def _db(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        return await asyncio.to_thread(query, *args, **kwargs)
 
 
 def apply_patch(

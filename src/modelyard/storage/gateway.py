@@ -18,19 +18,12 @@ records are in :mod:`modelyard.storage.gateway_records` and exported from here t
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
-    Connection,
-    Delete,
-    Insert,
-    Row,
-    Select,
-    Update,
     and_,
     delete,
     insert,
@@ -40,7 +33,6 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.errors import InvalidRequest
-from modelyard.storage.database import Database
 from modelyard.storage.gateway_records import (
     KEEP,
     ApiKeyRecord,
@@ -57,6 +49,7 @@ from modelyard.storage.gateway_records import (
     usage_plan_from_row,
 )
 from modelyard.storage.listing import utc
+from modelyard.storage.repository import Repository
 from modelyard.storage.schema import (
     api_deployments,
     api_keys,
@@ -100,7 +93,7 @@ class DeploymentInUse(InvalidRequest):
         self.stages = tuple(stages)
 
 
-class GatewayStore:
+class GatewayStore(Repository):
     """The repository of the gateway area's records: one query per intent.
 
     Methods that add a record answer ``False`` rather than raise when the record's key is
@@ -108,9 +101,6 @@ class GatewayStore:
     are constraint violations to the database, and the caller, which looked up the API
     first, knows it exists unless it was deleted in between.
     """
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     # -- REST APIs --------------------------------------------------------------------------
 
@@ -436,63 +426,6 @@ class GatewayStore:
             .order_by(usage_plans.c.id)
         )
         return self._all(statement, usage_plan_from_row)
-
-    # -- one transaction per query ----------------------------------------------------------
-
-    def _add(self, statement: Insert) -> bool:
-        """Run the insert ``statement``; ``False`` if a constraint refused it."""
-        with self._db.begin() as connection:
-            return _insert_new(connection, statement)
-
-    def _change(self, statement: Update | Delete) -> int:
-        """Run the update or delete ``statement``; how many rows it matched."""
-        with self._db.begin() as connection:
-            return connection.execute(statement).rowcount
-
-    def _one(self, statement: Select[Any], to_record: Callable[[Row[Any]], T]) -> T | None:
-        """The record of the first row ``statement`` selects, ``None`` if none."""
-        with self._db.read() as connection:
-            row = connection.execute(statement).first()
-        return None if row is None else to_record(row)
-
-    def _all(self, statement: Select[Any], to_record: Callable[[Row[Any]], T]) -> list[T]:
-        """The records of the rows ``statement`` selects, in its order."""
-        with self._db.read() as connection:
-            rows = connection.execute(statement).all()
-        return [to_record(row) for row in rows]
-
-    def _page(
-        self,
-        statement: Select[Any],
-        key: Column[str],
-        after: str | None,
-        limit: int,
-        to_record: Callable[[Row[Any]], T],
-    ) -> tuple[list[T], str | None]:
-        """The page of ``statement``'s rows ordered by ``key``, after ``after``, and the
-        ``after`` of the next page (``None`` on the last). Raises :class:`ValueError` if
-        ``limit`` is below 1."""
-        if limit < 1:
-            raise ValueError(f"a page holds at least one record, not {limit}")
-        if after is not None:
-            statement = statement.where(key > after)
-        # One row more than asked tells whether another page follows.
-        with self._db.read() as connection:
-            rows = connection.execute(statement.order_by(key).limit(limit + 1)).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return [to_record(row) for row in rows], (getattr(rows[-1], key.name) if more else None)
-
-
-def _insert_new(connection: Connection, statement: Insert) -> bool:
-    """Run the insert ``statement``; ``False`` if a constraint refused it (a key taken, a
-    foreign key missing). The savepoint keeps the caller's transaction usable after."""
-    try:
-        with connection.begin_nested():
-            connection.execute(statement)
-    except IntegrityError:
-        return False
-    return True
 
 
 def _is_deployment(api_id: str, deployment_id: str) -> ColumnElement[bool]:

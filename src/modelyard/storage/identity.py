@@ -15,28 +15,19 @@ in :mod:`modelyard.storage.identity_records` and exported from here too.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
-    Connection,
-    Delete,
-    Insert,
-    Row,
-    Select,
-    Update,
     and_,
     delete,
     insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
 
-from modelyard.storage.database import Database
 from modelyard.storage.identity_records import (
     KEEP,
     AccessKey,
@@ -58,6 +49,7 @@ from modelyard.storage.identity_records import (
     user_from_row,
 )
 from modelyard.storage.listing import utc
+from modelyard.storage.repository import Repository, insert_new
 from modelyard.storage.schema import (
     access_keys,
     identity_groups,
@@ -102,7 +94,7 @@ _USER_OF_MEMBERSHIP = and_(
 )
 
 
-class IdentityStore:
+class IdentityStore(Repository):
     """The repository of the identity area's records: one query per intent.
 
     Methods that add a record answer ``False`` rather than raise when the record's key is
@@ -110,9 +102,6 @@ class IdentityStore:
     constraint violations to the database, and the caller, which looked up the pool or user
     first, knows it exists unless it was deleted in between.
     """
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     # -- pools ------------------------------------------------------------------------------
 
@@ -313,7 +302,7 @@ class IdentityStore:
         """Put the user ``username`` in the group ``group`` (a no-op if it is there);
         ``False`` if either does not exist."""
         with self._db.begin() as connection:
-            if _insert_new(
+            if insert_new(
                 connection,
                 insert(identity_memberships).values(
                     pool_id=pool_id, username=username, group_name=group
@@ -463,63 +452,6 @@ class IdentityStore:
         """Every signing key, oldest first."""
         statement = select(signing_keys).order_by(signing_keys.c.created_at, signing_keys.c.kid)
         return self._all(statement, signing_key_from_row)
-
-    # -- one transaction per query ----------------------------------------------------------
-
-    def _add(self, statement: Insert) -> bool:
-        """Run the insert ``statement``; ``False`` if a constraint refused it."""
-        with self._db.begin() as connection:
-            return _insert_new(connection, statement)
-
-    def _change(self, statement: Update | Delete) -> int:
-        """Run the update or delete ``statement``; how many rows it matched."""
-        with self._db.begin() as connection:
-            return connection.execute(statement).rowcount
-
-    def _one(self, statement: Select[Any], to_record: Callable[[Row[Any]], T]) -> T | None:
-        """The record of the first row ``statement`` selects, ``None`` if none."""
-        with self._db.read() as connection:
-            row = connection.execute(statement).first()
-        return None if row is None else to_record(row)
-
-    def _all(self, statement: Select[Any], to_record: Callable[[Row[Any]], T]) -> list[T]:
-        """The records of the rows ``statement`` selects, in its order."""
-        with self._db.read() as connection:
-            rows = connection.execute(statement).all()
-        return [to_record(row) for row in rows]
-
-    def _page(
-        self,
-        statement: Select[Any],
-        key: Column[str],
-        after: str | None,
-        limit: int,
-        to_record: Callable[[Row[Any]], T],
-    ) -> tuple[list[T], str | None]:
-        """The page of ``statement``'s rows ordered by ``key``, after ``after``, and the
-        ``after`` of the next page (``None`` on the last). Raises :class:`ValueError` if
-        ``limit`` is below 1."""
-        if limit < 1:
-            raise ValueError(f"a page holds at least one record, not {limit}")
-        if after is not None:
-            statement = statement.where(key > after)
-        # One row more than asked tells whether another page follows.
-        with self._db.read() as connection:
-            rows = connection.execute(statement.order_by(key).limit(limit + 1)).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return [to_record(row) for row in rows], (getattr(rows[-1], key.name) if more else None)
-
-
-def _insert_new(connection: Connection, statement: Insert) -> bool:
-    """Run the insert ``statement``; ``False`` if a constraint refused it (a key taken, a
-    foreign key missing). The savepoint keeps the caller's transaction usable after."""
-    try:
-        with connection.begin_nested():
-            connection.execute(statement)
-    except IntegrityError:
-        return False
-    return True
 
 
 def _is_membership(pool_id: str, username: str, group: str) -> ColumnElement[bool]:
