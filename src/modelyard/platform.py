@@ -303,6 +303,7 @@ def build_platform(settings: Settings) -> Platform:
                 verifier,
                 server_url=f"http://{settings.host}:{settings.port}",
                 quotas=quotas,
+                test_invoke=gateway_runtime.test_invoke,
             ),
             [metrics_route(metrics)],
             openapi.routes(

@@ -295,3 +295,41 @@ def test_a_document_that_is_not_openapi_is_refused(apigw: Any) -> None:
         apigw.import_rest_api(body=b"not: [an, api")
 
     assert error_code(raised) == ("BadRequestException", 400)
+
+
+def test_test_invoke_method_runs_the_undeployed_method(apigw: Any) -> None:
+    api = apigw.create_rest_api(name="tried")
+    hello = apigw.create_resource(
+        restApiId=api["id"], parentId=api["rootResourceId"], pathPart="hello"
+    )
+    apigw.put_method(
+        restApiId=api["id"], resourceId=hello["id"], httpMethod="GET", authorizationType="NONE"
+    )
+    apigw.put_integration(
+        restApiId=api["id"],
+        resourceId=hello["id"],
+        httpMethod="GET",
+        type="MOCK",
+        requestTemplates={"application/json": '{"statusCode": 200}'},
+    )
+    apigw.put_integration_response(
+        restApiId=api["id"],
+        resourceId=hello["id"],
+        httpMethod="GET",
+        statusCode="200",
+        responseTemplates={
+            "application/json": '{"hello": "$input.params(\'name\')", "on": "$stageVariables.on"}'
+        },
+    )
+
+    tried = apigw.test_invoke_method(
+        restApiId=api["id"],
+        resourceId=hello["id"],
+        httpMethod="GET",
+        pathWithQueryString="/hello?name=ada",
+        stageVariables={"on": "test"},
+    )
+
+    assert tried["status"] == 200
+    assert json.loads(tried["body"]) == {"hello": "ada", "on": "test"}
+    assert tried["latency"] >= 0

@@ -28,7 +28,7 @@ Errors are answered as API Gateway answers them: ``{"message": ...}`` with the c
 from __future__ import annotations
 
 import logging
-from datetime import date
+import time
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,7 +38,9 @@ from modelyard import errors
 from modelyard.aws.errors import ErrorCode, ErrorTable
 from modelyard.aws.sigv4 import SigV4Verifier
 from modelyard.gateway.control_documents import (
+    TestInvoke,
     api_document,
+    day_parameter,
     deployment_document,
     export_extensions,
     export_response,
@@ -68,7 +70,7 @@ from modelyard.gateway.definitions import (
     RequestValidator,
 )
 from modelyard.gateway.errors import BadRequest, Conflict, GatewayNotFound
-from modelyard.gateway.quotas import Period, Quota, QuotaCounters
+from modelyard.gateway.quotas import QuotaCounters
 from modelyard.gateway.service import GatewayService
 from modelyard.storage.gateway import DeploymentInUse
 
@@ -99,6 +101,7 @@ def routes(
     *,
     server_url: str,
     quotas: QuotaCounters | None = None,
+    test_invoke: TestInvoke | None = None,
 ) -> list[Route]:
     """The control plane's routes, bound to ``gateway`` (``quotas``: the counters the
     serving of stages keeps, which GetUsage reports)."""
@@ -193,6 +196,39 @@ def routes(
     async def delete_method(request: Request, body: bytes) -> Response:
         await gateway.delete_method(*method_path(request))
         return Response(status_code=204)
+
+    @operation
+    async def test_invoke_method(request: Request, body: bytes) -> Response:
+        if test_invoke is None:
+            raise BadRequest("TestInvokeMethod is not available here")
+        api_id, resource_id, verb = method_path(request)
+        document = json_object(body)
+        api = await gateway.get_rest_api(api_id)
+        resource = await gateway.get_resource(api_id, resource_id)
+        path = document.get("pathWithQueryString") or resource.path
+        text = document.get("body")
+        started = time.perf_counter()
+        answer = await test_invoke(
+            api,
+            verb,
+            str(path),
+            headers={str(k): str(v) for k, v in (document.get("headers") or {}).items()},
+            body=text.encode() if isinstance(text, str) else b"",
+            stage_variables={
+                str(k): str(v) for k, v in (document.get("stageVariables") or {}).items()
+            },
+        )
+        latency = round((time.perf_counter() - started) * 1000)
+        return json(
+            {
+                "status": answer.status,
+                "body": answer.body.decode("utf-8", errors="replace"),
+                "headers": dict(answer.headers),
+                "multiValueHeaders": {k: [v] for k, v in answer.headers.items()},
+                "log": f"Execution log for request {answer.headers.get('x-amzn-RequestId', '')}",
+                "latency": latency,
+            }
+        )
 
     @operation
     async def put_method_response(request: Request, body: bytes) -> Response:
@@ -422,34 +458,16 @@ def routes(
 
     @operation
     async def get_usage(request: Request, body: bytes) -> Response:
-        plan = await gateway.keys.get_usage_plan(param(request, "id"))
-        start, end = _day(request, "startDate"), _day(request, "endDate")
-        if end < start:
-            raise BadRequest("endDate must not be before startDate")
-        wanted = request.query_params.get("keyId")
-        keys = (
-            [wanted] if wanted else [k.id for k in await gateway.keys.get_usage_plan_keys(plan.id)]
+        start, end = day_parameter(request, "startDate"), day_parameter(request, "endDate")
+        usage = await gateway.keys.usage(
+            param(request, "id"), start, end, request.query_params.get("keyId"), quotas
         )
-        raw = plan.document.get("quota")
-        items: dict[str, list[list[int]]] = {}
-        for key in keys:
-            if quotas is None or not raw:
-                # Only quotas are counted: a plan without one has no usage to report.
-                items[key] = [[0, 0] for _ in range((end - start).days + 1)]
-                continue
-            quota = Quota(
-                limit=int(raw["limit"]),
-                period=Period(raw["period"]),
-                offset=int(raw.get("offset", 0)),
-            )
-            days = await quotas.usage(f"{plan.id}:{key}", quota, start, end)
-            items[key] = [list(days[day]) for day in sorted(days)]
         return json(
             {
-                "usagePlanId": plan.id,
+                "usagePlanId": param(request, "id"),
                 "startDate": start.isoformat(),
                 "endDate": end.isoformat(),
-                "values": items,
+                "values": usage,
             }
         )
 
@@ -473,6 +491,7 @@ def routes(
         Route(method, put_method, methods=["PUT"]),
         Route(method, get_method, methods=["GET"]),
         Route(method, delete_method, methods=["DELETE"]),
+        Route(method, test_invoke_method, methods=["POST"]),
         Route(method + "/responses/{status}", put_method_response, methods=["PUT"]),
         Route(method + "/integration", put_integration, methods=["PUT"]),
         Route(method + "/integration", get_integration, methods=["GET"]),
@@ -505,13 +524,3 @@ def routes(
         Route("/usageplans/{id}/keys/{key}", delete_usage_plan_key, methods=["DELETE"]),
         Route("/usageplans/{id}/usage", get_usage, methods=["GET"]),
     ]
-
-
-def _day(request: Request, name: str) -> date:
-    raw = request.query_params.get(name)
-    if raw is None:
-        raise BadRequest(f"{name} is required (YYYY-MM-DD)")
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be a date, YYYY-MM-DD: {raw!r}") from None

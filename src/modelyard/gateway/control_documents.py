@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
 
 import orjson
 import yaml  # type: ignore[import-untyped]
@@ -27,6 +27,7 @@ from modelyard.aws.json_protocol import verify_request
 from modelyard.aws.sigv4 import SigV4Verifier
 from modelyard.gateway.definitions import Resource, RestApi
 from modelyard.gateway.errors import BadRequest
+from modelyard.gateway.messages import GatewayAnswer
 from modelyard.ids import uuid4_string
 from modelyard.serving.protocols.body import read_body
 from modelyard.storage.gateway import ApiKeyRecord, StoredDeployment, StoredStage, StoredUsagePlan
@@ -34,7 +35,9 @@ from modelyard.storage.gateway import ApiKeyRecord, StoredDeployment, StoredStag
 __all__ = [
     "Handler",
     "Operation",
+    "TestInvoke",
     "api_document",
+    "day_parameter",
     "deployment_document",
     "epoch",
     "error",
@@ -286,3 +289,29 @@ def error(code: ErrorCode, message: str, request_id: str) -> Response:
         media_type="application/json",
         headers={"x-amzn-ErrorType": code.code, "x-amzn-RequestId": request_id},
     )
+
+
+class TestInvoke(Protocol):
+    """The serving of stages' TestInvokeMethod (``GatewayRuntime.test_invoke``)."""
+
+    async def __call__(
+        self,
+        api: RestApi,
+        http_method: str,
+        path_with_query: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        stage_variables: Mapping[str, str],
+    ) -> GatewayAnswer: ...
+
+
+def day_parameter(request: Request, name: str) -> date:
+    """The query parameter ``name`` as a date (``YYYY-MM-DD``); BadRequest otherwise."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        raise BadRequest(f"{name} is required (YYYY-MM-DD)")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a date, YYYY-MM-DD: {raw!r}") from None

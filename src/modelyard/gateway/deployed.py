@@ -24,7 +24,7 @@ from modelyard.gateway.service import GatewayService
 from modelyard.gateway.validation import resolve_models
 from modelyard.storage.gateway import StoredStage
 
-__all__ = ["FRESH_S", "DeployedApi", "DeployedStage", "StageLoader"]
+__all__ = ["FRESH_S", "DeployedApi", "DeployedStage", "StageLoader", "deployed_api"]
 
 #: Seconds a loaded stage is served before it is read again.
 FRESH_S: Final = 1.0
@@ -115,18 +115,23 @@ class StageLoader:
             return kept
         deployment = await self._gateway.stages.get_deployment(api_id, deployment_id)
         api = RestApi.model_validate(deployment.document)
-        schemas = {
-            model.name: orjson.loads(model.schema_) if model.schema_ else {}
-            for model in api.models.values()
-        }
-        deployed = DeployedApi(
-            deployment_id=deployment_id,
-            api=api,
-            routes=RouteTable(api),
-            responses=GatewayResponses.from_definitions(api.gateway_responses.values()),
-            models=resolve_models(schemas, api.id),
-        )
+        deployed = deployed_api(api, deployment_id)
         if len(self._deployments) > 1_000:
             self._deployments.clear()
         self._deployments[(api_id, deployment_id)] = deployed
         return deployed
+
+
+def deployed_api(api: RestApi, deployment_id: str) -> DeployedApi:
+    """``api`` made ready to serve: its route table, gateway responses and models."""
+    schemas = {
+        model.name: orjson.loads(model.schema_) if model.schema_ else {}
+        for model in api.models.values()
+    }
+    return DeployedApi(
+        deployment_id=deployment_id,
+        api=api,
+        routes=RouteTable(api),
+        responses=GatewayResponses.from_definitions(api.gateway_responses.values()),
+        models=resolve_models(schemas, api.id),
+    )

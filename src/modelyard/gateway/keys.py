@@ -14,10 +14,12 @@ import string
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final, TypeVar
 
 from modelyard.gateway.errors import BadRequest, Conflict, GatewayNotFound
 from modelyard.gateway.operations import Operations, new_id
+from modelyard.gateway.quotas import Period, Quota, QuotaCounters
 from modelyard.storage.database import Database
 from modelyard.storage.gateway import ApiKeyRecord, StoredUsagePlan
 
@@ -201,6 +203,36 @@ class KeyOperations(Operations):
         self._kept.clear()
         if not await self._db(self._store.remove_usage_plan_key, plan_id, key_id):
             raise GatewayNotFound("Invalid Usage Plan Key identifier specified")
+
+    async def usage(
+        self,
+        plan_id: str,
+        start: date,
+        end: date,
+        key_id: str | None,
+        quotas: QuotaCounters | None,
+    ) -> dict[str, list[list[int]]]:
+        """GetUsage: by key (``key_id``, or every key of the plan), each day's requests and
+        what was left of the quota, from the counters the stages are served with."""
+        plan = await self.get_usage_plan(plan_id)
+        if end < start:
+            raise BadRequest("endDate must not be before startDate")
+        keys = [key_id] if key_id else [k.id for k in await self.get_usage_plan_keys(plan.id)]
+        raw = plan.document.get("quota")
+        usage: dict[str, list[list[int]]] = {}
+        for key in keys:
+            if quotas is None or not raw:
+                # Only quotas are counted: a plan without one has no usage to report.
+                usage[key] = [[0, 0] for _ in range((end - start).days + 1)]
+                continue
+            quota = Quota(
+                limit=int(raw["limit"]),
+                period=Period(raw["period"]),
+                offset=int(raw.get("offset", 0)),
+            )
+            days = await quotas.usage(f"{plan.id}:{key}", quota, start, end)
+            usage[key] = [list(days[day]) for day in sorted(days)]
+        return usage
 
     async def plans_of_key(self, key_id: str) -> list[StoredUsagePlan]:
         """The usage plans a key belongs to."""

@@ -29,6 +29,7 @@ OPERATIONS: Final = (
     ("put", "/restapis/{api}/resources/{id}/methods/{verb}", "PutMethod", 201),
     ("get", "/restapis/{api}/resources/{id}/methods/{verb}", "GetMethod", 200),
     ("delete", "/restapis/{api}/resources/{id}/methods/{verb}", "DeleteMethod", 204),
+    ("post", "/restapis/{api}/resources/{id}/methods/{verb}", "TestInvokeMethod", 200),
     (
         "put",
         "/restapis/{api}/resources/{id}/methods/{verb}/responses/{status}",

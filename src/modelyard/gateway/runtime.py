@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 from modelyard.errors import ModelyardError
 from modelyard.gateway.authorizers import Authorized, Authorizers, RequestFacts, api_key_of
@@ -33,8 +34,8 @@ from modelyard.gateway.cache import (
     cache_key,
     decide_cache_control,
 )
-from modelyard.gateway.definitions import Method
-from modelyard.gateway.deployed import DeployedApi, DeployedStage, StageLoader
+from modelyard.gateway.definitions import Method, RestApi
+from modelyard.gateway.deployed import DeployedApi, DeployedStage, StageLoader, deployed_api
 from modelyard.gateway.integrations import Backends
 from modelyard.gateway.keys import KeyOperations
 from modelyard.gateway.messages import GatewayAnswer, GatewayRequest, json_answer
@@ -94,13 +95,54 @@ class GatewayRuntime:
         """Close the backends' connections."""
         await self._backends.close()
 
-    async def handle(self, request: GatewayRequest) -> GatewayAnswer:
-        """The answer to ``request``; never raises for what a request can do."""
+    async def test_invoke(
+        self,
+        api: RestApi,
+        http_method: str,
+        path_with_query: str,
+        *,
+        headers: Mapping[str, str],
+        body: bytes,
+        stage_variables: Mapping[str, str],
+    ) -> GatewayAnswer:
+        """TestInvokeMethod: ``api`` as it is now (not deployed) answers one request, as
+        the console's test does: without authorizers, API keys, throttling or cache."""
+        path, _, query = path_with_query.partition("?")
+        stage = DeployedStage(
+            api_id=api.id,
+            name="test-invoke-stage",
+            main=deployed_api(api, "test-invoke"),
+            canary=None,
+            canary_settings=None,
+            variables=dict(stage_variables),
+            document={},
+        )
+        request = GatewayRequest(
+            api_id=api.id,
+            stage=stage.name,
+            path="/" + path.lstrip("/"),
+            http_method=http_method,
+            headers=list(headers.items()),
+            query=parse_qsl(query, keep_blank_values=True),
+            body=body,
+        )
+        return await self.handle(request, stage=stage)
+
+    async def handle(
+        self, request: GatewayRequest, *, stage: DeployedStage | None = None
+    ) -> GatewayAnswer:
+        """The answer to ``request``; never raises for what a request can do.
+
+        ``stage``: the stage to serve it with instead of the one its URL names, for
+        TestInvokeMethod (which skips authorization, keys, throttling and the cache).
+        """
         request_id = uuid4_string()
         started = time.time()
         headers = _multi(request.headers, lower=True)
         query = _multi(request.query)
-        stage = await self._stages.load(request.api_id, request.stage)
+        testing = stage is not None
+        if stage is None:
+            stage = await self._stages.load(request.api_id, request.stage)
         if stage is None:
             return json_answer(403, {"message": "Forbidden"}, request_id)
         canary = self._random.random() * 100 < (
@@ -134,7 +176,7 @@ class GatewayRuntime:
                 raise Refused(ResponseType.MISSING_AUTHENTICATION_TOKEN)
             context.update(resourceId=match.resource.id, resourcePath=match.resource.path)
             answer = await self._serve(
-                request, stage, deployed, match, headers, query, variables, context
+                request, stage, deployed, match, headers, query, variables, context, testing
             )
         except Refused as refused:
             answer = render_refusal(deployed, refused, headers, query, match, variables, context)
@@ -166,9 +208,17 @@ class GatewayRuntime:
         query: Mapping[str, list[str]],
         variables: dict[str, str],
         context: dict[str, Any],
+        testing: bool = False,
     ) -> GatewayAnswer:
         method = match.method
         api = deployed.api
+        if testing:
+            validator = api.request_validators.get(method.request_validator_id or "")
+            if validator is not None:
+                self._validate(method, deployed, validator, request, match, headers, query)
+            return await self._integration.integrate(
+                request, match, headers, query, variables, context
+            )
         facts = RequestFacts(
             api_id=request.api_id,
             stage=request.stage,
