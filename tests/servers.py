@@ -29,6 +29,9 @@ def settings_for(
     """
     serving.setdefault("workers", 1)  # one unless a test asks for more: cheaper, deterministic
     return Settings(
+        # Tests of everything but access itself call as anyone may with auth off (loopback);
+        # tests/identity/test_access.py runs the platform with auth on, its default.
+        auth="off",
         home=home,
         store_options=store_options or {},
         serving=ServingSettings(**serving),  # type: ignore[arg-type]

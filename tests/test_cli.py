@@ -212,7 +212,9 @@ def test_serve_refuses_a_store_that_is_not_a_folder(tmp_path: Path) -> None:
     assert "not a folder" in result.stderr
 
 
-def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_path: Path) -> None:
+def test_up_serves_the_prepared_examples(
+    start_cli_server: StartCliServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sys.path.insert(0, str(EXAMPLES))
     try:
         from prepare import prepare, seed_apis, seed_endpoints  # type: ignore[import-not-found]
@@ -235,15 +237,14 @@ def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_p
     # Iris classes: setosa (0) and virginica (2).
     assert response.text.split() == ["0", "2"]
 
-    # The README's boto3 walk-through, against the very same `modelyard up`.
+    # The README's boto3 walk-through, against the very same `modelyard up`, signed with
+    # the credentials its first start wrote, found as the README says.
     import boto3  # type: ignore[import-untyped]
 
-    aws = {
-        "endpoint_url": server.url,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "local",
-        "aws_secret_access_key": "local",
-    }
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "credentials"))
+    aws = {"endpoint_url": server.url, "region_name": "us-east-1"}
     sagemaker = boto3.client("sagemaker", **aws)
     runtime = boto3.client("sagemaker-runtime", **aws)
     sagemaker.create_model(
@@ -276,12 +277,15 @@ def test_up_serves_the_prepared_examples(start_cli_server: StartCliServer, tmp_p
         EndpointName="iris", WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}
     )
 
-    readme_jobs(server.url, home)
+    token = modelyard("token", "--home", str(home), cwd=tmp_path)
+    assert token.returncode == 0, token.stderr
+    readme_jobs(server.url, home, token.stdout.strip())
     readme_step_functions(server.url)
     readme_rest_api(server.url)
 
     out, _ = stop(server)
     assert "iris" in out  # the banner's example request
+    assert f"AWS_SHARED_CREDENTIALS_FILE={(home / 'credentials').resolve()}" in out
     assert (home / "modelyard.db").is_file()  # `up` made its database in the home
 
 
@@ -311,11 +315,16 @@ def seeded_endpoints(url: str, timeout: float = 60) -> dict[str, list[str]]:
         time.sleep(0.1)
 
 
-def job_results(url: str, job_id: str, timeout: float = 60) -> dict[str, Any]:
+def job_results(url: str, job_id: str, token: str, timeout: float = 60) -> dict[str, Any]:
     """``GET /get-job-results`` once the job has ended."""
     deadline = time.monotonic() + timeout
     while True:
-        answer = httpx.get(f"{url}/get-job-results", params={"job_id": job_id}, timeout=10)
+        answer = httpx.get(
+            f"{url}/get-job-results",
+            params={"job_id": job_id},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
         assert answer.status_code == 200, answer.text
         job: dict[str, Any] = answer.json()
         if job["status"] not in ("QUEUED", "RUNNING"):
@@ -324,8 +333,11 @@ def job_results(url: str, job_id: str, timeout: float = 60) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def readme_jobs(url: str, home: Path) -> None:
-    """The README's jobs section: the seeded endpoints, a job as curl creates it, raw data."""
+def readme_jobs(url: str, home: Path, token: str) -> None:
+    """The README's jobs section: the seeded endpoints, a job as curl creates it, raw data;
+    with the bearer token of ``modelyard token``, as the README shows."""
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert "TOKEN=$(.venv/bin/modelyard token --home .modelyard)" in README.read_text()
     assert seeded_endpoints(url) == {
         "iris-sklearn": ["iris"],
         "iris-toolkit": ["iris"],
@@ -334,18 +346,26 @@ def readme_jobs(url: str, home: Path) -> None:
     }
     body = '{"data": [[5.1, 3.5, 1.4, 0.2]], "categories": ["iris"]}'
     assert f"-d '{body}'" in README.read_text()  # what the README shows is what runs here
-    created = httpx.post(
+    anonymous = httpx.post(
         f"{url}/create-job",
         content=body,
         headers={"Content-Type": "application/json"},
         timeout=10,
     )
+    assert anonymous.status_code == 401, anonymous.text
+    created = httpx.post(
+        f"{url}/create-job",
+        content=body,
+        headers={"Content-Type": "application/json"} | bearer,
+        timeout=10,
+    )
     assert created.status_code == 202, created.text
     job_id = created.json()["job_id"]
 
-    job = job_results(url, job_id)
+    job = job_results(url, job_id, token)
 
     assert job["status"] == "SUCCEEDED", job
+    assert job["owner"] == "admin"
     assert job["categories"] == ["iris"]
     assert job["execution_arn"].endswith(f":execution:multi_model_inference:{job_id}")
     results = {result.pop("endpoint"): result for result in job["results"]}
@@ -367,11 +387,11 @@ def readme_jobs(url: str, home: Path) -> None:
         f"{url}/create-job",
         params={"categories": "iris,text"},
         content=b"5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3",
-        headers={"Content-Type": "text/csv"},
+        headers={"Content-Type": "text/csv"} | bearer,
         timeout=10,
     )
     assert raw.status_code == 202, raw.text
-    job = job_results(url, raw.json()["job_id"])
+    job = job_results(url, raw.json()["job_id"], token)
     assert job["status"] == "SUCCEEDED", job
     outputs = {result["endpoint"]: result["output"] for result in job["results"]}
     assert outputs["iris-sklearn"] == [0, 2]
@@ -384,15 +404,18 @@ def readme_jobs(url: str, home: Path) -> None:
     stored = httpx.post(
         f"{url}/create-job",
         json={"data_url": "s3://inputs/iris.json", "categories": ["iris"]},
+        headers=bearer,
         timeout=10,
     )
     assert stored.status_code == 202, stored.text
-    job = job_results(url, stored.json()["job_id"])
+    job = job_results(url, stored.json()["job_id"], token)
     assert {result["endpoint"]: result["output"] for result in job["results"]}["iris-sklearn"] == [
         2
     ]
 
-    unknown = httpx.post(f"{url}/create-job", json={"data": [1], "categories": ["nope"]})
+    unknown = httpx.post(
+        f"{url}/create-job", json={"data": [1], "categories": ["nope"]}, headers=bearer
+    )
     assert unknown.status_code == 400
     assert "nope" in unknown.json()["message"]
 
@@ -401,13 +424,7 @@ def readme_step_functions(url: str) -> None:
     """The README's Step Functions example with boto3: a Task calling an example endpoint."""
     import boto3
 
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    sfn = boto3.client("stepfunctions", endpoint_url=url, region_name="us-east-1")
     definition = {
         "StartAt": "Classify",
         "States": {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import secrets
 import sys
 from pathlib import Path
@@ -12,14 +11,15 @@ from urllib.parse import quote
 
 import orjson
 import typer
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from rich.markup import escape
 from rich.table import Table
 
+from modelyard.cli_auth import HomeCredentials, fetch_token
 from modelyard.cli_client import (
+    CREDENTIALS_FILE,
     HomeOption,
     ServerOption,
-    aws_signed,
     check,
     connect,
     console,
@@ -28,7 +28,7 @@ from modelyard.cli_client import (
     write_server_file,
 )
 from modelyard.cli_jobs import jobs_app, workflows_app
-from modelyard.config import Settings
+from modelyard.config import Settings, is_loopback
 
 __all__ = ["app", "main"]
 
@@ -72,25 +72,27 @@ BudgetOption = Annotated[
 
 
 def _settings(**overrides: Any) -> Settings:
-    settings = Settings()
-    top = {k: v for k, v in overrides.items() if v is not None and k in Settings.model_fields}
-    serving = {
-        k: v
-        for k, v in overrides.items()
-        if v is not None and k in type(settings.serving).model_fields
-    }
-    if serving:
-        top["serving"] = settings.serving.model_copy(update=serving)
-    return settings.model_copy(update=top)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+    """The settings of the environment with the command's options over them, validated
+    as a whole (``--host 0.0.0.0`` with ``MODELYARD_AUTH=off`` is refused); a setting that
+    is not valid exits with code 2 and pydantic's words for it, not a traceback."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
+        settings = Settings()
+        top = {k: v for k, v in overrides.items() if v is not None and k in Settings.model_fields}
+        serving = {
+            k: v
+            for k, v in overrides.items()
+            if v is not None and k in type(settings.serving).model_fields
+        }
+        if serving:
+            top["serving"] = settings.serving.model_copy(update=serving)
+        return Settings(**top) if top else settings
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            err_console.print(
+                f"{where}: {error['msg']}", markup=False, highlight=False, soft_wrap=True
+            )
+        raise typer.Exit(2) from None
 
 
 def _guarded(settings: Settings) -> tuple[Settings, str | None]:
@@ -98,7 +100,7 @@ def _guarded(settings: Settings) -> tuple[Settings, str | None]:
 
     Returns the token when it was generated here (to be printed once), else None.
     """
-    if settings.serving.management_token is not None or _is_loopback(settings.host):
+    if settings.serving.management_token is not None or is_loopback(settings.host):
         return settings, None
     token = secrets.token_urlsafe(32)
     serving = settings.serving.model_copy(update={"management_token": SecretStr(token)})
@@ -112,6 +114,20 @@ def _announce(settings: Settings, what: str, example: str | None, token: str | N
     console.print(f"  KServe V2                {base}/v2")
     console.print(f"  Multi Model Server       {base}/predictions/{{model}}")
     if what == "is up":
+        if settings.auth == "on":
+            credentials = (settings.home / CREDENTIALS_FILE).resolve()
+            console.print(
+                f"  Credentials              export AWS_SHARED_CREDENTIALS_FILE={credentials}",
+                markup=False,
+                highlight=False,
+            )
+            console.print(
+                f"  Bearer token             modelyard token --home {settings.home}",
+                markup=False,
+                highlight=False,
+            )
+        else:
+            console.print("  Auth                     off (MODELYARD_AUTH=off, loopback only)")
         console.print(f"  SageMaker API (boto3)    endpoint_url={base}")
         console.print(
             f"  Lambda API (boto3)       endpoint_url={base}; functions: {base}/functions"
@@ -196,10 +212,10 @@ def up(
     from modelyard.listener import run
     from modelyard.platform import build_platform
 
-    settings, token = _guarded(
-        _settings(
-            home=home, host=host, port=port, workers=workers, memory_budget_mb=memory_budget_mb
-        )
+    # No management token is generated here: with auth on (the only choice beyond
+    # loopback) model management needs an administrator's token of the identity area.
+    settings = _settings(
+        home=home, host=host, port=port, workers=workers, memory_budget_mb=memory_budget_mb
     )
     platform = build_platform(settings)
     example = "iris" if "iris" in asyncio.run(platform.model_names()) else None
@@ -207,14 +223,35 @@ def up(
         platform.app,
         settings.host,
         settings.port,
-        on_started=lambda: _started(settings, example, token),
+        on_started=lambda: _started(settings, example),
         http=settings.http,
     )
 
 
-def _started(settings: Settings, example: str | None, token: str | None) -> None:
+def _started(settings: Settings, example: str | None) -> None:
     write_server_file(settings.home, settings.host, settings.port)
-    _announce(settings, "is up", example, token)
+    _announce(settings, "is up", example)
+
+
+@app.command()
+def token(server: ServerOption = None, home: HomeOption = None) -> None:
+    """Print an access token of the home's administrator, for `Authorization: Bearer`."""
+    settings = Settings()
+    credentials = HomeCredentials.read((home or settings.home) / CREDENTIALS_FILE)
+    if credentials is None:
+        err_console.print(
+            f"no credentials in {(home or settings.home) / CREDENTIALS_FILE}: the first "
+            "`modelyard up` on a home writes them",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    with connect(server, home) as client:
+        found = fetch_token(client, credentials)
+    if found is None:
+        err_console.print("the server refused the credentials' username and password")
+        raise typer.Exit(1)
+    sys.stdout.write(found + "\n")
 
 
 # -- client commands ---------------------------------------------------------------------
@@ -432,8 +469,7 @@ def invoke_function(
     body = payload_bytes(payload)
     path = f"/2015-03-31/functions/{quote(name, safe='')}/invocations"
     with connect(server, home) as client:
-        url = str(client.base_url.join(path))
-        response = client.post(path, content=body, headers=aws_signed(url, body))
+        response = client.post(path, content=body)
     if response.status_code >= 400:
         check(response)
     if "x-amz-function-error" in response.headers:

@@ -1,8 +1,8 @@
 """What the client commands of ``modelyard`` share: the HTTP client of a running server.
 
 One place turns a server that cannot be reached into one line on stderr and exit code 1,
-an error answer into its message, and carries the management token (as a bearer token,
-or as the secret key of a Signature Version 4 for the AWS APIs).
+an error answer into its message, and proves who calls (``cli_auth.py``): with the home's
+credentials, or the management token when one is set.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from modelyard.cli_auth import HomeCredentials, PlatformAuth
 from modelyard.config import Settings
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "SERVER_FILE",
     "HomeOption",
     "ServerOption",
-    "aws_signed",
     "check",
     "connect",
     "console",
@@ -39,6 +39,8 @@ __all__ = [
 
 #: Where ``modelyard up`` says, in its home, where it listens.
 SERVER_FILE = "server.json"
+#: Where the first ``modelyard up`` on a home writes an administrator's credentials.
+CREDENTIALS_FILE = "credentials"
 
 console = Console()
 err_console = Console(stderr=True)
@@ -57,7 +59,8 @@ ServerOption = Annotated[
         "--server",
         # "\\[": help is rich markup, where a bare "[...]" is a tag and vanishes.
         help="URL of the running server \\[default: from MODELYARD_HOST/PORT]; requests "
-        "carry the bearer token in MODELYARD_SERVING__MANAGEMENT_TOKEN when it is set",
+        "carry the credentials of the home (--home, MODELYARD_HOME), or the token in "
+        "MODELYARD_SERVING__MANAGEMENT_TOKEN when it is set",
     ),
 ]
 
@@ -72,9 +75,10 @@ def connect(server: str | None, home: Path | None = None) -> Iterator[httpx.Clie
 
     The server is ``server``, else the one running on ``home`` (``modelyard up`` writes
     where it listens in ``<home>/server.json``), else the settings' host and port. It
-    carries the management token when one is set, and it is the one place where a
-    server that cannot be reached becomes one line on stderr and exit code 1, not a
-    traceback: every request of the block goes through it.
+    proves who calls with the credentials of ``home`` (else of the settings' home) or the
+    management token, and it is the one place where a server that cannot be reached
+    becomes one line on stderr and exit code 1, not a traceback: every request of the
+    block goes through it.
     """
     settings = Settings()
     if server is None and home is not None:
@@ -82,9 +86,13 @@ def connect(server: str | None, home: Path | None = None) -> Iterator[httpx.Clie
     if server is None:
         server = f"http://{settings.host}:{settings.port}"
     token = settings.serving.management_token
-    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    auth = PlatformAuth(
+        HomeCredentials.read((home or settings.home) / CREDENTIALS_FILE),
+        management_token=token.get_secret_value() if token else None,
+        region=settings.region,
+    )
     try:
-        with httpx.Client(base_url=server, headers=headers, timeout=CLIENT_TIMEOUT_S) as client:
+        with httpx.Client(base_url=server, auth=auth, timeout=CLIENT_TIMEOUT_S) as client:
             yield client
     except httpx.TransportError as exc:
         # soft_wrap: one line however narrow the terminal; no markup: the reason is not ours.
@@ -174,23 +182,3 @@ def payload_bytes(payload: str | None) -> bytes:
     if payload.startswith("@"):
         return Path(payload[1:]).read_bytes()
     return payload.encode()
-
-
-def aws_signed(
-    url: str, body: bytes, service: str = "lambda", *, headers: dict[str, str] | None = None
-) -> dict[str, str]:
-    """Signature Version 4 headers for an AWS API request (``service``), when a management
-    token is set (the server then requires it, with the token as secret key); else none."""
-    settings = Settings()
-    token = settings.serving.management_token
-    if token is None:
-        return {}
-    # Imported here: botocore takes a tenth of a second, which no other command needs.
-    from botocore.auth import SigV4Auth  # type: ignore[import-untyped]
-    from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
-    from botocore.credentials import Credentials  # type: ignore[import-untyped]
-
-    request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers or {}))
-    credentials = Credentials("modelyard", token.get_secret_value())
-    SigV4Auth(credentials, service, settings.region).add_auth(request)
-    return dict(request.headers.items())

@@ -22,7 +22,6 @@ from rich.table import Table
 from modelyard.cli_client import (
     HomeOption,
     ServerOption,
-    aws_signed,
     check,
     connect,
     console,
@@ -48,12 +47,10 @@ _ROLE = "arn:aws:iam::000000000000:role/modelyard"
 def _states(client: httpx.Client, operation: str, body: dict[str, Any]) -> Any:
     """One Step Functions API call."""
     data = orjson.dumps(body)
-    url = str(client.base_url.join("/"))
     headers = {
         "Content-Type": "application/x-amz-json-1.0",
         "X-Amz-Target": f"AWSStepFunctions.{operation}",
     }
-    headers |= aws_signed(url, data, "states", headers=headers)
     return check(client.post("/", content=data, headers=headers))
 
 

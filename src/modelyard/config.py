@@ -6,22 +6,25 @@ environment. Nested groups use ``__``: ``MODELYARD_SERVING__MEMORY_BUDGET_MB=204
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "CaptureSettings",
     "EndpointSettings",
     "FunctionsSettings",
+    "GatewaySettings",
     "HttpSettings",
     "MetricsSettings",
     "ServingSettings",
     "Settings",
     "WorkflowsSettings",
+    "is_loopback",
 ]
 
 
@@ -216,6 +219,20 @@ class WorkflowsSettings(BaseModel):
     process sharing the database)."""
 
 
+class GatewaySettings(BaseModel):
+    """The gateway (API Gateway): where integrations may reach, and its access log::
+
+    GatewaySettings(allowed_integration_urls=["https://api\\.example\\.com/.*"])
+    """
+
+    allowed_integration_urls: list[str] | None = None
+    """Regular expressions an ``HTTP`` / ``HTTP_PROXY`` integration's URL must match in full
+    to be called (JSON list). Default: any URL, loopback included."""
+
+    access_log: bool = True
+    """Write one JSON line per request served by a deployed API to the access log."""
+
+
 class Settings(BaseSettings):
     """Everything modelyard can be configured with."""
 
@@ -245,6 +262,11 @@ class Settings(BaseSettings):
 
     port: int = 8080
     """Port the HTTP API listens on."""
+
+    auth: Literal["on", "off"] = "on"
+    """Whether callers of the platform's APIs must say who they are (``identity/access.py``):
+    AWS Signature Version 4 with an access key on the AWS APIs, a user pool's bearer token
+    on the others. ``off`` is accepted only while the server listens on loopback."""
 
     region: str = Field(default="us-east-1", pattern=r"^[a-z0-9\-]+$")
     """AWS region modelyard answers as, in every ARN (boto3 clients may name any region)."""
@@ -282,6 +304,18 @@ class Settings(BaseSettings):
     workflows: WorkflowsSettings = Field(default_factory=WorkflowsSettings)
     """Workflows: Step Functions state machines and their executions."""
 
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    """The gateway: deployed REST APIs."""
+
+    @model_validator(mode="after")
+    def _auth_off_on_loopback_only(self) -> Settings:
+        if self.auth == "off" and not is_loopback(self.host):
+            raise ValueError(
+                f"MODELYARD_AUTH=off is accepted only while the server listens on loopback, "
+                f"not on {self.host!r}: anyone who reaches the port could manage the platform"
+            )
+        return self
+
     @property
     def resolved_issuer_url(self) -> str:
         """The issuer base URL, the default filled in."""
@@ -306,3 +340,14 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         """Local folder where model artifacts are unpacked before loading."""
         return self.home / "cache"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (a host name other than ``localhost`` may
+    resolve to anything, so it is not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -61,6 +61,7 @@ from modelyard.gateway.throttling import MemoryBuckets, RedisBuckets, TokenBucke
 from modelyard.identity import cognito
 from modelyard.identity import openapi as identity_openapi
 from modelyard.identity import routes as identity_routes
+from modelyard.identity.access import Access
 from modelyard.identity.service import IdentityService
 from modelyard.jobs import openapi as jobs_openapi
 from modelyard.jobs import routes as job_routes
@@ -261,7 +262,13 @@ def build_platform(settings: Settings) -> Platform:
     # Every AWS JSON service answers on POST /, by X-Amz-Target.
     step_functions = workflow_control.service(workflows)
     aws_services = [endpoint_control.service(endpoints), step_functions, cognito.service(identity)]
-    verifier = _aws_verifier(settings, identity)
+    access = Access(
+        identity,
+        enabled=settings.auth == "on",
+        management_token=settings.serving.management_token,
+    )
+    admin_signed = access.signatures()
+    admin_guard = access.guard(admin=True)
     buckets, quotas = _rate_limits(settings)
     gateway_runtime = _gateway_runtime(
         settings, gateway, identity, endpoints, functions, step_functions, buckets, quotas
@@ -291,16 +298,17 @@ def build_platform(settings: Settings) -> Platform:
             gateway_runtime,
         ],
         routes=_routes(
-            serving_routes.routes(serving),
-            aws_json.routes(aws_services, verifier),
-            endpoint_routes.routes(endpoints, verifier),
-            function_routes.routes(functions, verifier, settings.serving.management_token),
-            job_routes.routes(jobs, store, settings.serving.management_token),
+            serving_routes.routes(serving, admin_guard),
+            aws_json.routes(aws_services, admin_signed),
+            # InvokeEndpoint: any user's key; the control plane: an administrator's.
+            endpoint_routes.routes(endpoints, access.signatures(group=None)),
+            function_routes.routes(functions, admin_signed, admin_guard),
+            job_routes.routes(jobs, store, access.guard(admin=False)),
             identity_routes.routes(identity),
             gateway_serving.routes(gateway_runtime),
             gateway_control.routes(
                 gateway,
-                verifier,
+                admin_signed,
                 server_url=f"http://{settings.host}:{settings.port}",
                 quotas=quotas,
                 test_invoke=gateway_runtime.test_invoke,
@@ -402,23 +410,6 @@ def _rate_limits(settings: Settings) -> tuple[TokenBuckets, QuotaCounters]:
         client = redis.asyncio.Redis.from_url(settings.redis_url, socket_timeout=0.5)
         return RedisBuckets(client), RedisQuotas(client)
     return MemoryBuckets(), MemoryQuotas()
-
-
-def _aws_verifier(settings: Settings, identity: IdentityService) -> SigV4Verifier | None:
-    """Signature Version 4 on the AWS APIs, when model management is guarded at all.
-
-    A request signs with an access key of the identity area (the administrator's is in
-    ``<home>/credentials``), or with the management token as the secret of any key id.
-    """
-    token = settings.serving.management_token
-    if token is None:
-        return None
-    fallback = token.get_secret_value()
-
-    def secret_for(access_key: str) -> str:
-        return identity.secret_for(access_key) or fallback
-
-    return SigV4Verifier(secret_for)
 
 
 def _routes(*groups: Sequence[BaseRoute]) -> list[BaseRoute]:

@@ -67,6 +67,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
         "MODELYARD_STORE_URL": str(shared / "store"),
         "MODELYARD_REDIS_URL": REDIS_URL,
         "MODELYARD_SERVING__WORKERS": "1",
+        "MODELYARD_AUTH": "off",  # tests/identity/test_access.py covers auth
     }
     processes: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []

@@ -67,7 +67,8 @@ class UpProcess:
             self.process = subprocess.Popen(
                 [MODELYARD, "up", "--home", str(self.home), "--port", str(self.port)],
                 cwd=self.home,
-                env=clean_env() | self.env,
+                # Auth is another test's subject (tests/identity/test_access.py).
+                env=clean_env() | {"MODELYARD_AUTH": "off"} | self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

@@ -24,7 +24,11 @@ from tests.test_cli import MODELYARD, clean_env, free_port, wait_until_up
 
 ROLE = "arn:aws:iam::000000000000:role/workflows"
 PREFIX = "arn:aws:states:us-east-1:000000000000"
-SETTINGS = {"MODELYARD_SERVING__WORKERS": "1", "MODELYARD_WORKFLOWS__POLL_INTERVAL_S": "0.05"}
+SETTINGS = {
+    "MODELYARD_AUTH": "off",  # tests/identity/test_access.py covers auth
+    "MODELYARD_SERVING__WORKERS": "1",
+    "MODELYARD_WORKFLOWS__POLL_INTERVAL_S": "0.05",
+}
 
 
 @dataclass

@@ -25,6 +25,7 @@ ROLE = "arn:aws:iam::000000000000:role/workflows"
 PREFIX = "arn:aws:states:us-east-1:000000000000"
 #: The server's runner: a killed server's executions are resumed a second after restart.
 SETTINGS = {
+    "MODELYARD_AUTH": "off",  # tests/identity/test_access.py covers auth
     "MODELYARD_SERVING__WORKERS": "1",
     "MODELYARD_WORKFLOWS__LEASE_S": "1",
     "MODELYARD_WORKFLOWS__POLL_INTERVAL_S": "0.05",

@@ -25,7 +25,7 @@ from modelyard.aws.sigv4 import (
     MissingSignature,
     UnknownAccessKey,
 )
-from modelyard.errors import InvalidRequest
+from modelyard.errors import AccessDenied, InvalidRequest
 
 __all__ = [
     "INTERNAL_FAILURE",
@@ -78,6 +78,8 @@ _SIGNATURE_CODES: dict[type[Exception], ErrorCode] = {
     IncompleteSignature: ErrorCode(code="IncompleteSignature", status=400),
     UnknownAccessKey: ErrorCode(code="UnrecognizedClientException", status=403),
     InvalidSignature: ErrorCode(code="InvalidSignatureException", status=403),
+    # A signer who may not call the operation (not in the group it needs).
+    AccessDenied: ErrorCode(code="AccessDeniedException", status=403),
 }
 
 #: The codes every AWS JSON service answers protocol errors with.

@@ -30,6 +30,7 @@ from starlette.routing import Route
 from modelyard import errors
 from modelyard.functions.errors import FunctionNotFound, FunctionsUnavailable
 from modelyard.functions.service import FunctionService, FunctionSpec
+from modelyard.serving.protocols.auth import Guard
 from modelyard.storage.functions import FunctionRegistration
 
 __all__ = ["ERROR_STATUS", "MAX_BODY_BYTES", "RegisterFunction", "routes"]
@@ -68,20 +69,20 @@ class RegisterFunction(BaseModel):
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def routes(functions: FunctionService, authorize: Callable[[Request], None]) -> list[Route]:
+def routes(functions: FunctionService, authorize: Guard) -> list[Route]:
     """``POST /functions``, ``GET /functions``, ``DELETE /functions/{name}``, bound to
-    ``functions``; ``authorize`` is the management token's check."""
+    ``functions``; ``authorize`` checks who calls."""
 
     @_rendered
     async def register(request: Request) -> Response:
-        authorize(request)
+        await authorize(request)
         spec = _spec(await _read(request))
         function, created = await functions.register(spec)
         return _json(_document(function, functions), 201 if created else 200)
 
     @_rendered
     async def list_functions(request: Request) -> Response:
-        authorize(request)
+        await authorize(request)
         found: list[FunctionRegistration] = []
         after: str | None = None
         while True:
@@ -93,7 +94,7 @@ def routes(functions: FunctionService, authorize: Callable[[Request], None]) -> 
 
     @_rendered
     async def delete(request: Request) -> Response:
-        authorize(request)
+        await authorize(request)
         name = request.path_params["name"]
         await functions.delete(name)
         return _json({"status": f"function {name!r} deleted"})

@@ -126,6 +126,8 @@ class IdentityService(Directory):
         self.platform: PlatformIdentity | None = None
         #: Access keys looked up for SigV4, by id: (when, the key or None).
         self._keys: dict[str, tuple[float, AccessKey | None]] = {}
+        #: The groups of those keys' users, by key id: (when, groups).
+        self._key_groups: dict[str, tuple[float, frozenset[str]]] = {}
         #: Tokens found valid, by token: (when, expiry epoch, principal).
         self._principals: dict[str, tuple[float, float, Principal]] = {}
 
@@ -297,6 +299,22 @@ class IdentityService(Directory):
             return None
         return key.secret
 
+    def groups_of_key(self, access_key_id: str) -> frozenset[str] | None:
+        """The groups of an active access key's user, for the APIs a group may call; None
+        for a key nobody has. A blocking read on a miss, kept like :meth:`secret_for`."""
+        key = self._access_key(access_key_id)
+        if key is None or key.status is not AccessKeyStatus.ACTIVE:
+            return None
+        now = time.monotonic()
+        kept = self._key_groups.get(access_key_id)
+        if kept is not None and now - kept[0] < KEY_CACHE_S:
+            return kept[1]
+        if len(self._key_groups) >= _MAX_KEYS_KEPT:
+            self._key_groups.clear()
+        groups = frozenset(g.name for g in self._store.groups_of(key.pool_id, key.username))
+        self._key_groups[access_key_id] = (now, groups)
+        return groups
+
     async def principal_of_access_key(self, access_key_id: str) -> Principal:
         """Who an access key belongs to; NotAuthorized for an unknown or inactive one."""
         key = self._access_key(access_key_id)
@@ -315,6 +333,7 @@ class IdentityService(Directory):
 
     def _identity_changed(self) -> None:
         self._principals.clear()
+        self._key_groups.clear()
 
     def _access_key(self, access_key_id: str) -> AccessKey | None:
         now = time.monotonic()

@@ -11,8 +11,8 @@
 
 Errors are ``{"error": <type>, "message": ...}`` with the status of :data:`ERROR_STATUS`:
 a body the API cannot use is 400 naming the field, an unknown job 404 whatever the
-method. Until the identity area provides authorizers, the routes take the management
-token when one is set (a server listening beyond loopback always has one).
+method. Who calls is the ``guard``'s answer (``identity/access.py``): with auth on, a
+user pool's token; each user sees and cancels only their own jobs, an ``admin`` all.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -38,8 +37,8 @@ from modelyard.errors import (
     ObjectNotFound,
     PayloadTooLarge,
 )
+from modelyard.identity.access import EVERYONE, Caller
 from modelyard.jobs.service import JobNotFound, JobService, UnknownCategory
-from modelyard.serving.protocols.auth import management_guard
 from modelyard.serving.protocols.body import read_body
 from modelyard.storage.objectstore import ObjectStore
 
@@ -61,24 +60,28 @@ ERROR_STATUS: dict[type[ModelyardError], int] = {
     ModelyardError: 503,
 }
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request, Caller], Awaitable[Response]]
+Guard = Callable[[Request], Awaitable[Caller]]
 
 
-def routes(jobs: JobService, store: ObjectStore, token: SecretStr | None = None) -> list[Route]:
-    """The jobs routes, bound to ``jobs``."""
-    guard = management_guard(token)
+async def _everyone(request: Request) -> Caller:
+    return EVERYONE
 
-    def handled(handler: Handler) -> Handler:
+
+def routes(jobs: JobService, store: ObjectStore, guard: Guard = _everyone) -> list[Route]:
+    """The jobs routes, bound to ``jobs``; ``guard`` says who calls (default: anyone, as
+    an administrator)."""
+
+    def handled(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
-                guard(request)
-                return await handler(request)
+                return await handler(request, await guard(request))
             except ModelyardError as exc:
                 return _error(exc)
 
         return endpoint
 
-    async def create(request: Request) -> Response:
+    async def create(request: Request, caller: Caller) -> Response:
         body = await read_body(request, MAX_DATA_BYTES)
         if "categories" in request.query_params:
             categories = [c for c in request.query_params["categories"].split(",") if c.strip()]
@@ -88,26 +91,32 @@ def routes(jobs: JobService, store: ObjectStore, token: SecretStr | None = None)
             data = body
         else:
             data, content_type, categories = await _fields(body, store)
-        job = await jobs.create(data=data, content_type=content_type, categories=categories)
+        job = await jobs.create(
+            data=data, content_type=content_type, categories=categories, owner=caller.username
+        )
         return _json({"job_id": job.id}, 202)
 
-    async def results(request: Request) -> Response:
+    async def results(request: Request, caller: Caller) -> Response:
         job_id = request.query_params.get("job_id")
         if not job_id:
             raise InvalidRequest("job_id: the query parameter is required")
-        return _json((await jobs.get(job_id)).to_json())
+        return _json((await jobs.get(job_id, owner=caller.username, admin=caller.admin)).to_json())
 
-    async def one(request: Request) -> Response:
+    async def one(request: Request, caller: Caller) -> Response:
         job_id = request.path_params["job_id"]
+        owner, admin = caller.username, caller.admin
         if request.method == "DELETE":
-            await jobs.cancel(job_id)
-            return _json((await jobs.get(job_id)).to_json(with_results=False), 202)
-        return _json((await jobs.get(job_id)).to_json())
+            await jobs.cancel(job_id, owner=owner, admin=admin)
+            view = await jobs.get(job_id, owner=owner, admin=admin)
+            return _json(view.to_json(with_results=False), 202)
+        return _json((await jobs.get(job_id, owner=owner, admin=admin)).to_json())
 
-    async def listing(request: Request) -> Response:
+    async def listing(request: Request, caller: Caller) -> Response:
         limit = _max_results(request.query_params.get("max_results"))
         after = _token(request.query_params.get("next_token"))
-        views, following = await jobs.list(limit=limit, after=after)
+        views, following = await jobs.list(
+            owner=caller.username, admin=caller.admin, limit=limit, after=after
+        )
         return _json(
             {
                 "jobs": [view.to_json(with_results=False) for view in views],

@@ -129,6 +129,7 @@ class JobView:
         """The job as the jobs API answers it."""
         out: dict[str, Any] = {
             "job_id": self.job.id,
+            "owner": self.job.owner,
             "status": self.status.value,
             "categories": list(self.job.categories),
             "created_at": _iso(self.job.created_at),

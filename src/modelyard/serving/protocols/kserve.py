@@ -16,7 +16,7 @@ from starlette.routing import Route
 from modelyard import __version__
 from modelyard.errors import ModelNotFound, ModelyardError, PayloadMalformed
 from modelyard.serving.dataplane import DataPlane
-from modelyard.serving.protocols.auth import management_guard
+from modelyard.serving.protocols.auth import Guard, management_guard
 from modelyard.serving.protocols.body import parse_json_object, read_body
 from modelyard.serving.protocols.errors import json_response, render_errors, status_for
 
@@ -33,11 +33,11 @@ def render_error(exc: ModelyardError, status: int) -> Response:
     return json_response({"error": exc.message}, status)
 
 
-def routes(dataplane: DataPlane) -> list[Route]:
+def routes(dataplane: DataPlane, guard: Guard | None = None) -> list[Route]:
     """The V2 routes, bound to ``dataplane``."""
     limit = dataplane.settings.max_payload_bytes
     errors = render_errors(render_error)
-    authorize = management_guard(dataplane.settings.management_token)
+    authorize = guard or management_guard(dataplane.settings.management_token)
     metrics = dataplane.metrics
 
     async def live(request: Request) -> Response:
@@ -116,7 +116,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
 
     @errors
     async def repository_load(request: Request) -> Response:
-        authorize(request)
+        await authorize(request)
         parse_json_object(await read_body(request, limit))
         name = request.path_params["name"]
         if not dataplane.is_ready(name):  # loading a loaded model is a no-op, as in Triton
@@ -125,7 +125,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
 
     @errors
     async def repository_unload(request: Request) -> Response:
-        authorize(request)
+        await authorize(request)
         parse_json_object(await read_body(request, limit))
         name = request.path_params["name"]
         if not await dataplane.exists(name):

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from modelyard.errors import InvalidRequest, ModelyardError, PayloadMalformed
 from modelyard.serving.dataplane import DataPlane
-from modelyard.serving.protocols.auth import management_guard
+from modelyard.serving.protocols.auth import Guard, management_guard
 from modelyard.serving.protocols.body import read_body
 from modelyard.serving.protocols.errors import json_response, render_errors, status_for
 
@@ -64,11 +64,11 @@ def _after_token(token: str) -> str:
         raise InvalidRequest(f"invalid next_page_token {token!r}") from None
 
 
-def routes(dataplane: DataPlane) -> list[Route]:
+def routes(dataplane: DataPlane, guard: Guard | None = None) -> list[Route]:
     """The SageMaker container and MMS routes, bound to ``dataplane``."""
     limit = dataplane.settings.max_payload_bytes
     errors = render_errors(render_error)
-    authorize = management_guard(dataplane.settings.management_token)
+    authorize = guard or management_guard(dataplane.settings.management_token)
     metrics = dataplane.metrics
 
     async def invoke(request: Request, name: str) -> Response:
@@ -86,7 +86,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
 
     @errors
     async def load_model(request: Request) -> Response:
-        authorize(request)
+        await authorize(request)
         raw = await read_body(request, limit)
         try:
             spec = LoadModelRequest.model_validate_json(raw)
@@ -127,7 +127,7 @@ def routes(dataplane: DataPlane) -> list[Route]:
 
     @errors
     async def unload_model(request: Request) -> Response:
-        authorize(request)
+        await authorize(request)
         name = request.path_params["name"]
         await dataplane.remove(name)
         return json_response({"status": f"model {name!r} unloaded"})
