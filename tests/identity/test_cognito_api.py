@@ -188,6 +188,8 @@ def test_refresh_get_user_sign_out_and_revocation(idp: Any, pool: tuple[str, str
     pool_id, client_id = pool
     confirmed_user(idp, pool_id, "bo")
     first = sign_in(idp, client_id, "bo")
+    # Another sign-in, whose tokens revoking the first's refresh token leaves alone.
+    second = sign_in(idp, client_id, "bo")
 
     refreshed = idp.initiate_auth(
         ClientId=client_id,
@@ -202,15 +204,40 @@ def test_refresh_get_user_sign_out_and_revocation(idp: Any, pool: tuple[str, str
             AuthFlow="REFRESH_TOKEN_AUTH",
             AuthParameters={"REFRESH_TOKEN": first["RefreshToken"]},
         )
-    idp.global_sign_out(AccessToken=refreshed["AccessToken"])
+    idp.global_sign_out(AccessToken=second["AccessToken"])
     with pytest.raises(ClientError) as signed_out:
-        idp.get_user(AccessToken=refreshed["AccessToken"])
+        idp.get_user(AccessToken=second["AccessToken"])
 
     assert "RefreshToken" not in refreshed
     assert me["Username"] == "bo"
     assert {"Name": "email", "Value": "bo@example.com"} in me["UserAttributes"]
     assert error_code(revoked) == "NotAuthorizedException"
     assert error_code(signed_out) == "NotAuthorizedException"
+
+
+def test_revoking_a_refresh_token_revokes_the_tokens_of_its_sign_in_only(
+    idp: Any, pool: tuple[str, str]
+) -> None:
+    pool_id, client_id = pool
+    confirmed_user(idp, pool_id, "cy")
+    first = sign_in(idp, client_id, "cy")
+    other = sign_in(idp, client_id, "cy")
+    refreshed = idp.initiate_auth(
+        ClientId=client_id,
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": first["RefreshToken"]},
+    )["AuthenticationResult"]
+    assert idp.get_user(AccessToken=first["AccessToken"])["Username"] == "cy"
+
+    idp.revoke_token(Token=first["RefreshToken"], ClientId=client_id)
+
+    refused = []
+    for token in (first["AccessToken"], refreshed["AccessToken"]):
+        with pytest.raises(ClientError) as raised:
+            idp.get_user(AccessToken=token)
+        refused.append((error_code(raised), raised.value.response["Error"]["Message"]))
+    assert refused == [("NotAuthorizedException", "Access Token has been revoked")] * 2
+    assert idp.get_user(AccessToken=other["AccessToken"])["Username"] == "cy"
 
 
 @pytest.mark.parametrize(

@@ -653,6 +653,39 @@ def test_revoking_the_refresh_tokens_of_a_user(store: IdentityStore, alice: User
     assert store.revoke_refresh_tokens_of(POOL, "nobody") == 0
 
 
+def test_a_refresh_token_keeps_its_origin(store: IdentityStore, alice: User) -> None:
+    token = replace(make_token("h1"), origin_jti="origin-1")
+
+    store.add_refresh_token(token)
+
+    assert store.get_refresh_token("h1") == token
+    assert store.adopt_origin_jti("h1", "origin-2") == "origin-1"
+    assert store.get_refresh_token("h1") == token
+
+
+def test_a_refresh_token_without_an_origin_adopts_the_first_given(
+    store: IdentityStore, alice: User
+) -> None:
+    store.add_refresh_token(make_token("h1"))
+
+    assert store.adopt_origin_jti("h1", "origin-1") == "origin-1"
+    assert store.adopt_origin_jti("h1", "origin-2") == "origin-1"
+    assert store.get_refresh_token("h1") == replace(make_token("h1"), origin_jti="origin-1")
+    assert store.adopt_origin_jti("missing", "origin-3") is None
+
+
+def test_an_origin_is_revoked_with_its_refresh_token(store: IdentityStore, alice: User) -> None:
+    store.add_refresh_token(replace(make_token("h1"), origin_jti="origin-1"))
+    store.add_refresh_token(replace(make_token("h2"), origin_jti="origin-2"))
+    assert not store.is_origin_revoked("origin-1")
+
+    store.revoke_refresh_token("h1")
+
+    assert store.is_origin_revoked("origin-1")
+    assert not store.is_origin_revoked("origin-2")
+    assert not store.is_origin_revoked("unknown")
+
+
 # -- access keys ---------------------------------------------------------------------------
 
 

@@ -7,6 +7,10 @@ tokens. Tokens are RS256 JWTs with Cognito's claims (``tokens.py``), signed with
 in the database so that every process sharing it signs and verifies alike. Refresh tokens
 are opaque and stored hashed; a challenge's session is a short-lived HMAC-signed JWT, so
 the answer may reach any process.
+
+As at Cognito, the ID and access tokens of one sign-in, and those refreshed from its
+refresh token, share an ``origin_jti`` claim, stored with the refresh token: RevokeToken
+revokes them all, and no other sign-in's.
 """
 
 from __future__ import annotations
@@ -220,6 +224,7 @@ class IdentityService(Directory):
         if user is None:
             raise NotAuthorized("User does not exist.")
         self._check_not_signed_out(user, claims)
+        await self._check_origin_not_revoked(claims)
         return user
 
     async def global_sign_out(self, access_token: str) -> None:
@@ -236,7 +241,8 @@ class IdentityService(Directory):
         await self._db(self._store.revoke_refresh_tokens_of, user.pool_id, user.username)
 
     async def revoke_token(self, token: str, client_id: str, client_secret: str | None) -> None:
-        """RevokeToken: a refresh token of this client stops working."""
+        """RevokeToken: a refresh token of this client stops working, and so do the ID and
+        access tokens issued with it and from it."""
         client = await self.client(client_id)
         if client.secret is not None and not hmac.compare_digest(
             client.secret, client_secret or ""
@@ -247,17 +253,19 @@ class IdentityService(Directory):
         found = await self._db(self._store.get_refresh_token, hash_refresh_token(token))
         if found is not None and found.client_id == client_id:
             await self._db(self._store.revoke_refresh_token, found.token_hash)
+            # Its ID and access tokens may be among those answered from memory.
+            self._principals.clear()
 
     # -- verification (for the other areas) -------------------------------------------------
 
     async def principal_of_token(self, token: str) -> Principal:
         """Who an ID or access token of any of our pools stands for; NotAuthorized if
-        it is not valid, expired, or its user signed out since.
+        it is not valid, expired, revoked, or its user signed out since.
 
         The gateway asks this of every request a user pool authorizer guards, so a token
         found valid is answered from memory until it expires, for :data:`TOKEN_FRESH_S`
-        at most: a sign-out, deletion or group change made here applies at once, one made
-        by another process sharing the database within that time.
+        at most: a sign-out, revocation, deletion or group change made here applies at
+        once, one made by another process sharing the database within that time.
         """
         now = time.monotonic()
         kept = self._principals.get(token)
@@ -275,6 +283,7 @@ class IdentityService(Directory):
         if user is None or not user.enabled:
             raise NotAuthorized("User does not exist.")
         self._check_not_signed_out(user, claims)
+        await self._check_origin_not_revoked(claims)
         groups = await self.groups_of(user.pool_id, user.username)
         scope = claims.get("scope")
         principal = Principal(
@@ -384,7 +393,14 @@ class IdentityService(Directory):
             raise NotAuthorized("Invalid Refresh Token")
         if client.secret is not None:
             self._check_secret_hash(client, user.username, parameters, also=user.sub)
-        return await self._tokens(client, user, with_refresh=False, auth_time=found.issued_at)
+        origin = found.origin_jti or await self._db(
+            self._store.adopt_origin_jti, found.token_hash, str(uuid.uuid4())
+        )
+        if origin is None:  # deleted since it was read
+            raise NotAuthorized("Invalid Refresh Token")
+        return await self._tokens(
+            client, user, with_refresh=False, auth_time=found.issued_at, origin_jti=origin
+        )
 
     async def _tokens(
         self,
@@ -393,7 +409,13 @@ class IdentityService(Directory):
         *,
         with_refresh: bool,
         auth_time: float | None = None,
+        origin_jti: str | None = None,
     ) -> AuthResult:
+        """ID and access tokens for ``user``, and a refresh token ``with_refresh``.
+
+        ``origin_jti`` is that of the refresh token they are refreshed from; a sign-in
+        draws a new one, which its refresh token keeps.
+        """
         groups = await self.groups_of(user.pool_id, user.username)
         now = self._clock()
         subject = TokenSubject(
@@ -406,7 +428,7 @@ class IdentityService(Directory):
             auth_time=int(auth_time if auth_time is not None else now),
         )
         refresh: str | None = None
-        origin = str(uuid.uuid4())
+        origin = origin_jti or str(uuid.uuid4())
         if with_refresh:
             refresh = new_refresh_token()
             await self._db(
@@ -419,6 +441,7 @@ class IdentityService(Directory):
                     issued_at=now,
                     expires_at=now + client.refresh_token_validity_s,
                     revoked=False,
+                    origin_jti=origin,
                 ),
             )
         return AuthResult(
@@ -443,6 +466,12 @@ class IdentityService(Directory):
         if user.signed_out_at is not None and (
             not isinstance(issued, int | float) or issued <= user.signed_out_at
         ):
+            raise NotAuthorized("Access Token has been revoked")
+
+    async def _check_origin_not_revoked(self, claims: Mapping[str, Any]) -> None:
+        # Tokens without the claim were never tied to a refresh token: none revokes them.
+        origin = claims.get("origin_jti")
+        if isinstance(origin, str) and await self._db(self._store.is_origin_revoked, origin):
             raise NotAuthorized("Access Token has been revoked")
 
     def _check_secret_hash(

@@ -371,6 +371,7 @@ class IdentityStore(Repository):
                     issued_at=token.issued_at,
                     expires_at=token.expires_at,
                     revoked=token.revoked,
+                    origin_jti=token.origin_jti,
                 )
             )
 
@@ -380,6 +381,37 @@ class IdentityStore(Repository):
         tokens = identity_refresh_tokens.c
         statement = select(identity_refresh_tokens).where(tokens.token_hash == token_hash)
         return self._one(statement, refresh_token_from_row)
+
+    def adopt_origin_jti(self, token_hash: str, origin_jti: str) -> str | None:
+        """The ``origin_jti`` of the refresh token whose hash is ``token_hash``, set to
+        ``origin_jti`` first if it had none (a token issued before the store recorded
+        them); ``None`` if there is no such token.
+
+        Two processes adopting at once agree: the first write wins and both read it back.
+        """
+        tokens = identity_refresh_tokens.c
+        with self._db.begin() as connection:
+            connection.execute(
+                update(identity_refresh_tokens)
+                .where(tokens.token_hash == token_hash, tokens.origin_jti.is_(None))
+                .values(origin_jti=origin_jti)
+            )
+            found: str | None = connection.execute(
+                select(tokens.origin_jti).where(tokens.token_hash == token_hash)
+            ).scalar_one_or_none()
+        return found
+
+    def is_origin_revoked(self, origin_jti: str) -> bool:
+        """Whether a revoked refresh token has the ``origin_jti`` ``origin_jti``: the ID
+        and access tokens carrying it are revoked with it."""
+        tokens = identity_refresh_tokens.c
+        statement = (
+            select(tokens.token_hash)
+            .where(tokens.origin_jti == origin_jti, tokens.revoked.is_(True))
+            .limit(1)
+        )
+        with self._db.read() as connection:
+            return connection.execute(statement).first() is not None
 
     def revoke_refresh_token(self, token_hash: str) -> bool:
         """Revoke the refresh token whose hash is ``token_hash`` (again, if it was);

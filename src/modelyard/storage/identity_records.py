@@ -181,6 +181,9 @@ class RefreshToken:
     expires_at: float
     #: Whether it was revoked (RevokeToken, GlobalSignOut).
     revoked: bool = False
+    #: The ``origin_jti`` claim of the ID and access tokens issued with it and from it,
+    #: which its revocation revokes too; ``None`` if issued before the store recorded it.
+    origin_jti: str | None = None
 
 
 class AccessKeyStatus(StrEnum):
@@ -286,6 +289,7 @@ def refresh_token_from_row(row: Row[Any]) -> RefreshToken:
         issued_at=row.issued_at,
         expires_at=row.expires_at,
         revoked=row.revoked,
+        origin_jti=row.origin_jti,
     )
 
 

@@ -357,7 +357,10 @@ identity_memberships = Table(
 )
 
 #: Refresh tokens issued, by the SHA-256 of the opaque token (never the token itself), so
-#: they can be revoked one by one (RevokeToken) or all of a user's (GlobalSignOut).
+#: they can be revoked one by one (RevokeToken) or all of a user's (GlobalSignOut). A
+#: token's ``origin_jti`` is the claim of the ID and access tokens issued with it and from
+#: it, so revoking it revokes them too; ``NULL`` for tokens issued before revision 0008
+#: until they are next used.
 identity_refresh_tokens = Table(
     "identity_refresh_tokens",
     metadata,
@@ -374,6 +377,7 @@ identity_refresh_tokens = Table(
     Column("issued_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("revoked", Boolean, nullable=False),
+    Column("origin_jti", Text, nullable=True),
     ForeignKeyConstraint(
         ["pool_id", "username"],
         ["identity_users.pool_id", "identity_users.username"],
@@ -381,6 +385,8 @@ identity_refresh_tokens = Table(
     ),
     Index("ix_identity_refresh_tokens_pool_id_username", "pool_id", "username"),
     Index("ix_identity_refresh_tokens_client_id", "client_id"),
+    # Every token verified asks whether its origin was revoked.
+    Index("ix_identity_refresh_tokens_origin_jti", "origin_jti"),
 )
 
 #: Access keys of users, for SigV4-signed calls. The secret is kept as given: verifying a
