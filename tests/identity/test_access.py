@@ -299,3 +299,48 @@ def test_auth_off_is_refused_beyond_loopback(tmp_path: Path) -> None:
     assert started.returncode != 0
     assert "MODELYARD_AUTH=off is accepted only" in started.stderr
     assert "Traceback" not in started.stderr
+
+
+def test_no_secret_reaches_the_logs(
+    platform: AuthPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    fresh = token_of(platform.url, "alice", PASSWORD)
+    wrong = Keys(key_id=platform.admin.key_id, secret="wrong-secret-of-the-test")
+    with httpx.Client(base_url=platform.url, timeout=30) as http:
+        assert http.get("/jobs", headers=bearer(fresh)).status_code == 200
+        assert http.get("/jobs", headers=bearer(fresh[:-4] + "AAAA")).status_code == 401
+        refused = http.post(
+            "/oauth2/token",
+            data={
+                "grant_type": "password",
+                "client_id": "modelyardcli",
+                "username": "alice",
+                "password": "not-alices-password-9",
+            },
+        )
+        assert refused.status_code == 400
+    with pytest.raises(ClientError):
+        client("sagemaker", platform.url, wrong).list_endpoints()
+    client("sagemaker", platform.url, platform.admin).list_endpoints()
+    apigateway = client("apigateway", platform.url, platform.admin)
+    key = apigateway.create_api_key(name="logged-nowhere", enabled=True)
+
+    # What the server side logged (the clients, botocore and httpx, log what they send).
+    clients = ("botocore", "boto3", "urllib3", "httpx", "httpcore")
+    text = "\n".join(
+        record.getMessage() + (record.exc_text or "")
+        for record in caplog.records
+        if not record.name.startswith(clients)
+    )
+    for secret in (
+        PASSWORD,
+        "not-alices-password-9",
+        platform.admin.secret,
+        platform.user.secret,
+        platform.admin_token,
+        platform.user_token,
+        fresh,
+        key["value"],
+    ):
+        assert secret not in text

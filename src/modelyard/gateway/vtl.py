@@ -281,18 +281,34 @@ def _parts(value: Any) -> Iterator[Any]:
 _UTIL = TemplateUtil()
 
 
+#: Values a template cannot change in place: kept as they are, without a call per value
+#: (the context of a request with claims holds dozens; this runs for every template).
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
 def _context_value(value: Any) -> Any:
     """``$context`` from the caller's mapping: a copy the template may change freely."""
     if isinstance(value, Mapping):
-        return JavaMap({str(key): _context_value(item) for key, item in value.items()})
+        return JavaMap(
+            {
+                str(key): item if type(item) in _IMMUTABLE else _context_value(item)
+                for key, item in value.items()
+            }
+        )
     if isinstance(value, list | tuple):
-        return JavaList(_context_value(item) for item in value)
+        return JavaList(
+            item if type(item) in _IMMUTABLE else _context_value(item) for item in value
+        )
     return value
 
 
+#: What a template that sets no override leaves: most templates.
+_NO_OVERRIDES = Overrides()
+
+
 def _overrides(value: Any, *, with_status: bool) -> Overrides:
-    if not isinstance(value, dict):
-        return Overrides()
+    if not isinstance(value, dict) or not any(dict.values(value)):
+        return _NO_OVERRIDES
     return Overrides(
         header=_texts(dict.get(value, "header")),
         querystring=_texts(dict.get(value, "querystring")),
