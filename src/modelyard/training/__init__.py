@@ -1,0 +1,1 @@
+"""Training jobs with SageMaker's training contract: folders, environment, process, limits."""
