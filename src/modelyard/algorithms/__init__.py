@@ -1,0 +1,1 @@
+"""Built-in algorithms: models modelyard trains and serves without user code."""
