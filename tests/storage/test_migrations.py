@@ -21,7 +21,7 @@ from modelyard.storage.database import MIGRATIONS
 from modelyard.storage.schema import metadata
 
 #: Revisions an empty database goes through to the latest schema.
-REVISIONS = 8
+REVISIONS = 9
 
 
 def test_an_empty_database_has_no_revision(empty_database: Database) -> None:
@@ -37,7 +37,7 @@ def test_migrate_creates_the_models_table(empty_database: Database) -> None:
     assert inspector.get_pk_constraint("models")["constrained_columns"] == ["name"]
     assert columns["url"]["nullable"] is False
     assert columns["settings"]["nullable"] is True
-    assert empty_database.current_revision() == Database.head_revision() == "0008"
+    assert empty_database.current_revision() == Database.head_revision() == "0009"
 
 
 def test_migrating_twice_changes_nothing(empty_database: Database) -> None:
@@ -189,4 +189,5 @@ def test_the_migrations_ship_with_the_package() -> None:
         "0006_identity.py",
         "0007_gateway.py",
         "0008_refresh_token_origins.py",
+        "0009_training_jobs.py",
     ]

@@ -47,6 +47,7 @@ __all__ = [
     "state_machine_revisions",
     "state_machines",
     "tags",
+    "training_jobs",
     "usage_plan_keys",
     "usage_plans",
     "user_pool_clients",
@@ -137,6 +138,43 @@ tags = Table(
     PrimaryKeyConstraint("resource_type", "resource_key", "key"),
     # The endpoint metadata registry asks "which endpoints have a `category` tag".
     Index("ix_tags_resource_type_key", "resource_type", "key"),
+)
+
+#: Training jobs (CreateTrainingJob): what was asked, as sent, and what has come of it.
+#: ``key`` and ``name`` as for endpoints (the job's ARN spells its name in lower case).
+#: What was asked is JSON text, kept whole; ``transitions`` (SecondaryStatusTransitions)
+#: is a JSON list of ``{status, start, end, message}`` with ISO 8601 times.
+training_jobs = Table(
+    "training_jobs",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("arn", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("secondary_status", Text, nullable=False),
+    Column("algorithm", Text, nullable=False),
+    Column("hyperparameters", Text, nullable=False),
+    Column("input_data_config", Text, nullable=False),
+    Column("output_data_config", Text, nullable=False),
+    Column("resource_config", Text, nullable=False),
+    Column("stopping_condition", Text, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("role_arn", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_modified_at", DateTime(timezone=True), nullable=False),
+    Column("training_start", DateTime(timezone=True), nullable=True),
+    Column("training_end", DateTime(timezone=True), nullable=True),
+    Column("failure_reason", Text, nullable=True),
+    Column("model_artifacts", Text, nullable=True),
+    Column("final_metrics", Text, nullable=False),
+    Column("transitions", Text, nullable=False),
+    # ``<host>:<pid>`` of the server process running the job, while it runs.
+    Column("runner", Text, nullable=True),
+    # ListTrainingJobs sorts by CreationTime, Name or Status, the key breaking ties; the
+    # status one also finds the unfinished jobs at start.
+    Index("ix_training_jobs_created_at_key", "created_at", "key"),
+    Index("ix_training_jobs_name_key", "name", "key"),
+    Index("ix_training_jobs_status_key", "status", "key"),
 )
 
 #: Functions registered by ``POST /functions``: Python callables called Lambda-style. Names
