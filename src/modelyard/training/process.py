@@ -76,6 +76,7 @@ class TrainingProcess:
         self._limits = limits
         self._clock = clock
         self._stop_asked = asyncio.Event()
+        self._grace_s = limits.stop_grace_s
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -83,8 +84,11 @@ class TrainingProcess:
         """The process's id, which is also its process group's; None before it starts."""
         return self._process.pid if self._process is not None else None
 
-    def stop(self) -> None:
-        """Ask for the process to be stopped (StopTrainingJob); :meth:`run` does it."""
+    def stop(self, grace_s: float | None = None) -> None:
+        """Ask for the process to be stopped (StopTrainingJob); :meth:`run` does it, with
+        ``grace_s`` between SIGTERM and SIGKILL instead of the limits' when given."""
+        if grace_s is not None:
+            self._grace_s = grace_s
         self._stop_asked.set()
 
     async def run(self) -> ProcessOutcome:
@@ -131,7 +135,7 @@ class TrainingProcess:
         """``SIGTERM`` to the group, then ``SIGKILL`` after the grace period."""
         _kill_group(process.pid, signal.SIGTERM)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiting), self._limits.stop_grace_s)
+            return await asyncio.wait_for(asyncio.shield(waiting), self._grace_s)
         except TimeoutError:
             _kill_group(process.pid, signal.SIGKILL)
             return await waiting
