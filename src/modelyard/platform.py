@@ -394,12 +394,16 @@ def _gateway_runtime(
             step_functions=step_functions.operations,
             functions=functions,
             error_code_of=lambda exc: type(exc).__name__,
+            allowed_urls=settings.gateway.allowed_integration_urls,
         ),
         buckets=buckets,
         quotas=quotas,
         region=settings.region,
         account_id=settings.account_id,
         domain=f"{settings.host}:{settings.port}",
+        access_log_path=(
+            settings.home / "logs" / "gateway-access.log" if settings.gateway.access_log else None
+        ),
     )
 
 

@@ -32,7 +32,14 @@ from modelyard.gateway.operations import Operations, new_id
 from modelyard.storage.database import Database
 from modelyard.storage.gateway import StoredApi
 
-__all__ = ["ApiOperations", "new_id"]
+__all__ = [
+    "ApiOperations",
+    "check_path_part",
+    "find_method",
+    "find_resource",
+    "new_id",
+    "with_resource",
+]
 
 T = TypeVar("T")
 
@@ -136,14 +143,14 @@ class ApiOperations(Operations):
 
     async def get_resource(self, api_id: str, resource_id: str) -> Resource:
         """GetResource."""
-        return _resource(await self.get_rest_api(api_id), resource_id)
+        return find_resource(await self.get_rest_api(api_id), resource_id)
 
     async def create_resource(self, api_id: str, parent_id: str, path_part: str) -> Resource:
         """CreateResource: a child of ``parent_id`` named ``path_part``."""
-        _check_path_part(path_part)
+        check_path_part(path_part)
 
         def change(api: RestApi) -> tuple[RestApi, Resource]:
-            parent = _resource(api, parent_id)
+            parent = find_resource(api, parent_id)
             path = f"{parent.path.rstrip('/')}/{path_part}"
             if any(r.path == path for r in api.resources.values()):
                 raise Conflict(
@@ -152,7 +159,7 @@ class ApiOperations(Operations):
             resource = Resource(
                 id=self._new_id(), parent_id=parent.id, path_part=path_part, path=path
             )
-            return _with_resource(api, resource), resource
+            return with_resource(api, resource), resource
 
         return await self._change(api_id, change)
 
@@ -160,7 +167,7 @@ class ApiOperations(Operations):
         """DeleteResource: the resource and everything under it (not the root)."""
 
         def change(api: RestApi) -> tuple[RestApi, None]:
-            resource = _resource(api, resource_id)
+            resource = find_resource(api, resource_id)
             if resource.id == api.root_resource_id:
                 raise BadRequest("Cannot delete the root resource")
             prefix = resource.path.rstrip("/") + "/"
@@ -182,7 +189,7 @@ class ApiOperations(Operations):
         verb = _check_method(http_method)
 
         def change(api: RestApi) -> tuple[RestApi, Method]:
-            resource = _resource(api, resource_id)
+            resource = find_resource(api, resource_id)
             if fields.get("authorizer_id") and fields["authorizer_id"] not in api.authorizers:
                 raise BadRequest(f"Invalid authorizer id specified: {fields['authorizer_id']}")
             validator = fields.get("request_validator_id")
@@ -191,23 +198,23 @@ class ApiOperations(Operations):
             method = Method(http_method=verb, **fields)
             methods = {**(resource.resource_methods or {}), verb: method}
             updated = resource.model_copy(update={"resource_methods": methods})
-            return _with_resource(api, updated), method
+            return with_resource(api, updated), method
 
         return await self._change(api_id, change)
 
     async def get_method(self, api_id: str, resource_id: str, http_method: str) -> Method:
         """GetMethod."""
         api = await self.get_rest_api(api_id)
-        return _method(_resource(api, resource_id), http_method)
+        return find_method(find_resource(api, resource_id), http_method)
 
     async def delete_method(self, api_id: str, resource_id: str, http_method: str) -> None:
         """DeleteMethod."""
 
         def change(api: RestApi) -> tuple[RestApi, None]:
-            resource = _resource(api, resource_id)
-            verb = _method(resource, http_method).http_method
+            resource = find_resource(api, resource_id)
+            verb = find_method(resource, http_method).http_method
             methods = {k: m for k, m in (resource.resource_methods or {}).items() if k != verb}
-            return _with_resource(
+            return with_resource(
                 api, resource.model_copy(update={"resource_methods": methods})
             ), None
 
@@ -373,31 +380,34 @@ class ApiOperations(Operations):
         self, api_id: str, resource_id: str, http_method: str, update: Callable[[Method], Method]
     ) -> None:
         def change(api: RestApi) -> tuple[RestApi, None]:
-            resource = _resource(api, resource_id)
-            method = _method(resource, http_method)
+            resource = find_resource(api, resource_id)
+            method = find_method(resource, http_method)
             methods = {**(resource.resource_methods or {}), method.http_method: update(method)}
-            return _with_resource(
+            return with_resource(
                 api, resource.model_copy(update={"resource_methods": methods})
             ), None
 
         await self._change(api_id, change)
 
 
-def _resource(api: RestApi, resource_id: str) -> Resource:
+def find_resource(api: RestApi, resource_id: str) -> Resource:
+    """The resource ``resource_id`` of ``api``; GatewayNotFound if there is none."""
     resource = api.resources.get(resource_id)
     if resource is None:
         raise GatewayNotFound("Invalid Resource identifier specified")
     return resource
 
 
-def _method(resource: Resource, http_method: str) -> Method:
+def find_method(resource: Resource, http_method: str) -> Method:
+    """The method ``http_method`` of ``resource``; GatewayNotFound if there is none."""
     method = (resource.resource_methods or {}).get(http_method.upper())
     if method is None:
         raise GatewayNotFound("Invalid Method identifier specified")
     return method
 
 
-def _with_resource(api: RestApi, resource: Resource) -> RestApi:
+def with_resource(api: RestApi, resource: Resource) -> RestApi:
+    """``api`` with ``resource`` added, or put in place of the one of its id."""
     return api.model_copy(update={"resources": {**api.resources, resource.id: resource}})
 
 
@@ -413,7 +423,8 @@ def _check_status(status_code: str) -> None:
         raise BadRequest(f"Invalid status code specified: {status_code}")
 
 
-def _check_path_part(path_part: str) -> None:
+def check_path_part(path_part: str) -> None:
+    """BadRequest unless ``path_part`` is a valid last segment of a resource's path."""
     valid = bool(path_part) and "/" not in path_part
     if path_part.startswith("{") or path_part.endswith("}"):
         name = path_part.strip("{}").removesuffix("+")

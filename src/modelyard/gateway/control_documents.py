@@ -28,6 +28,7 @@ from modelyard.aws.sigv4 import SigV4Verifier
 from modelyard.gateway.definitions import Resource, RestApi
 from modelyard.gateway.errors import BadRequest
 from modelyard.gateway.messages import GatewayAnswer
+from modelyard.gateway.patches import PatchOperation, parse_operations
 from modelyard.ids import uuid4_string
 from modelyard.serving.protocols.body import read_body
 from modelyard.storage.gateway import ApiKeyRecord, StoredDeployment, StoredStage, StoredUsagePlan
@@ -53,6 +54,7 @@ __all__ = [
     "operations",
     "page",
     "param",
+    "patch_operations",
     "plan_document",
     "plan_key_document",
     "resource_document",
@@ -125,6 +127,11 @@ def json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest("The request body must be a JSON object")
     return value
+
+
+def patch_operations(body: bytes) -> list[PatchOperation]:
+    """The ``patchOperations`` of an Update* request's body."""
+    return parse_operations(json_object(body).get("patchOperations"))
 
 
 def given_fields(

@@ -236,6 +236,10 @@ class RestApi(Definition):
     endpoint_configuration: dict[str, Any] | None = None
     tags: dict[str, str] | None = None
     disable_execute_api_endpoint: bool = False
+    #: Bodies at least this large are compressed when the client accepts it (bytes).
+    minimum_compression_size: int | None = Field(default=None, ge=0, le=10_485_760)
+    #: The resource policy, as JSON text.
+    policy: str | None = None
     root_resource_id: str
     #: Id → resource.
     resources: dict[str, Resource] = Field(default_factory=dict)

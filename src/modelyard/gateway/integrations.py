@@ -10,17 +10,21 @@ URI; those modelyard serves are:
 - ``lambda:path/2015-03-31/functions/{function}/invocations``: a function, through the
   functions facade (``AWS`` and ``AWS_PROXY``).
 
-``HTTP`` and ``HTTP_PROXY`` integrations call any URL with httpx; ``MOCK`` calls nothing.
+``HTTP`` and ``HTTP_PROXY`` integrations call a URL with httpx, when it matches one of the
+allowed patterns in full (``GatewaySettings.allowed_integration_urls``; any URL when there
+are none); ``MOCK`` calls nothing.
 An answer carries the backend's status, headers and body, or, for a failed AWS call, the
 error message integration responses select on (``selectionPattern``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -36,8 +40,12 @@ __all__ = [
     "IntegrationAnswer",
     "IntegrationCall",
     "IntegrationFailed",
+    "IntegrationUrlNotAllowed",
     "parse_aws_uri",
 ]
+
+# The runtime's logger: the steps it is split into log as the runtime, as they always have.
+logger = logging.getLogger("modelyard.gateway.runtime")
 
 _AWS_URI: Final = re.compile(
     r"^arn:aws[\w-]*:apigateway:(?P<region>[\w-]+):(?P<service>[\w.-]+):"
@@ -68,6 +76,13 @@ class IntegrationTimeout(IntegrationFailed):
     def public_message(self) -> str:
         """API Gateway's words for it."""
         return "Endpoint request timed out"
+
+
+class IntegrationUrlNotAllowed(IntegrationFailed):
+    """The integration's URL is outside the gateway's allowed integration URLs."""
+
+    #: A configuration error of the API: API Gateway's 500 (502 for a proxy integration).
+    response_type = "API_CONFIGURATION_ERROR"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,7 +161,11 @@ def parse_aws_uri(uri: str) -> AwsTarget:
 
 
 class Backends:
-    """Calls integrations' backends (see the module)."""
+    """Calls integrations' backends (see the module).
+
+    ``allowed_urls``: regular expressions an HTTP integration's URL must match in full to
+    be called; None for any URL. ValueError for one that does not compile.
+    """
 
     def __init__(
         self,
@@ -156,7 +175,14 @@ class Backends:
         functions: FunctionCaller,
         error_code_of: Callable[[ModelyardError], str],
         http: httpx.AsyncClient | None = None,
+        allowed_urls: Sequence[str] | None = None,
     ) -> None:
+        try:
+            self._allowed = (
+                None if allowed_urls is None else tuple(re.compile(p) for p in allowed_urls)
+            )
+        except re.error as exc:
+            raise ValueError(f"invalid pattern in allowed_integration_urls: {exc}") from exc
         self._endpoints = endpoints
         self._step_functions = step_functions
         self._functions = functions
@@ -225,7 +251,14 @@ class Backends:
             )
 
     async def http(self, call: IntegrationCall) -> IntegrationAnswer:
-        """An HTTP integration: the URL called as mapped."""
+        """An HTTP integration: the URL called as mapped; IntegrationUrlNotAllowed, before
+        anything is sent, for a URL outside the allowed ones."""
+        if self._allowed is not None and not any(p.fullmatch(call.uri) for p in self._allowed):
+            origin = _origin(call.uri)
+            logger.warning(
+                "HTTP integration to %s refused: not in allowed_integration_urls", origin
+            )
+            raise IntegrationUrlNotAllowed(f"The integration URL is not allowed: {origin}")
         if self._http is None:
             self._http = httpx.AsyncClient(follow_redirects=False)
         try:
@@ -244,6 +277,20 @@ class Backends:
         return IntegrationAnswer(
             status=answer.status_code, headers=dict(answer.headers), body=answer.content
         )
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: what a log may say of it (never its user
+    information, path or query, which may hold secrets)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(an invalid URL)"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, TypeVar
 
+from modelyard.gateway import patches
 from modelyard.gateway.errors import BadRequest, Conflict, GatewayNotFound
 from modelyard.gateway.operations import Operations, new_id
+from modelyard.gateway.patches import Field, Item, Op, PatchOperation
 from modelyard.gateway.quotas import Period, Quota, QuotaCounters
 from modelyard.storage.database import Database
 from modelyard.storage.gateway import ApiKeyRecord, StoredUsagePlan
@@ -32,6 +34,49 @@ _KEY_ALPHABET: Final = string.ascii_letters + string.digits
 KEY_FRESH_S: Final = 1.0
 _MAX_KEPT: Final = 10_000
 _PERIODS: Final = frozenset({"DAY", "WEEK", "MONTH"})
+
+
+def _api_stage(value: str | None) -> dict[str, str]:
+    """A usage plan's API stage as UpdateUsagePlan names it: ``"{apiId}:{stage}"``."""
+    api_id, _, stage = patches.text(value).partition(":")
+    if not api_id or not stage:
+        raise ValueError("{apiId}:{stageName}")
+    return {"apiId": api_id, "stage": stage}
+
+
+#: UpdateApiKey's paths.
+_API_KEY_PATHS: Final[tuple[patches.Rule, ...]] = (
+    Field(path="/name", read=patches.text),
+    Field(path="/description", read=patches.optional_text),
+    Field(path="/enabled", read=patches.boolean),
+    Field(path="/customerId", read=patches.optional_text),
+)
+#: UpdateApiKey's members, by the storage's name for them.
+_KEY_FIELDS: Final = {
+    "name": "name",
+    "description": "description",
+    "enabled": "enabled",
+    "customer_id": "customerId",
+}
+#: UpdateUsagePlan's paths.
+_USAGE_PLAN_PATHS: Final[tuple[patches.Rule, ...]] = (
+    Field(path="/name", read=patches.nonblank),
+    Field(path="/description", read=patches.optional_text),
+    Field(path="/productCode", read=patches.optional_text),
+    Field(path="/throttle/rateLimit", read=patches.number),
+    Field(path="/throttle/burstLimit", read=patches.integer(0)),
+    Field(path="/throttle", ops=frozenset({Op.REMOVE})),
+    Field(path="/quota/limit", read=patches.integer(0)),
+    Field(path="/quota/period", read=patches.choice(*sorted(_PERIODS))),
+    Field(path="/quota/offset", read=patches.integer(0)),
+    Field(path="/quota", ops=frozenset({Op.REMOVE})),
+    Item(
+        path="/apiStages",
+        by_value=True,
+        read=_api_stage,
+        identity=lambda stage: (stage.get("apiId"), stage.get("stage")),
+    ),
+)
 
 
 def hash_key(value: str) -> str:
@@ -104,6 +149,35 @@ class KeyOperations(Operations):
         """GetApiKeys."""
         return await self._db(self._store.list_api_keys, after=after, limit=limit)
 
+    async def update_api_key(
+        self, key_id: str, operations: Sequence[PatchOperation]
+    ) -> ApiKeyRecord:
+        """UpdateApiKey: its name, description, customer, and whether it is enabled.
+
+        Requests served in this process see the change at once (what :meth:`key_and_plans`
+        kept is dropped); those of other processes sharing the database within
+        :data:`KEY_FRESH_S`.
+        """
+        key = await self.get_api_key(key_id)
+        current: dict[str, Any] = {
+            "name": key.name,
+            "description": key.description,
+            "enabled": key.enabled,
+            "customerId": key.customer_id,
+        }
+        given = {member: value for member, value in current.items() if value is not None}
+        patched = patches.apply_patch(given, operations, _API_KEY_PATHS)
+        changes = {
+            field: patched.get(member)
+            for field, member in _KEY_FIELDS.items()
+            if patched.get(member) != current[member]
+        }
+        updated = await self._db(self._store.update_api_key, key_id, now=self._now(), **changes)
+        self._kept.clear()
+        if updated is None:
+            raise GatewayNotFound("Invalid API Key identifier specified")
+        return updated
+
     async def delete_api_key(self, key_id: str) -> None:
         """DeleteApiKey (its usage plan memberships go with it)."""
         self._kept.clear()
@@ -175,6 +249,25 @@ class KeyOperations(Operations):
     ) -> tuple[list[StoredUsagePlan], str | None]:
         """GetUsagePlans (those of ``key_id`` when given)."""
         return await self._db(self._store.list_usage_plans, after=after, limit=limit, key_id=key_id)
+
+    async def update_usage_plan(
+        self, plan_id: str, operations: Sequence[PatchOperation]
+    ) -> StoredUsagePlan:
+        """UpdateUsagePlan: its name, description, throttle, quota and API stages (shown
+        to requests as :meth:`update_api_key`'s changes are)."""
+        plan = await self.get_usage_plan(plan_id)
+        document = patches.apply_patch(
+            {**plan.document, "name": plan.name}, operations, _USAGE_PLAN_PATHS
+        )
+        if "quota" in document:
+            _check_quota(document["quota"])
+        updated = await self._db(
+            self._store.replace_usage_plan, plan_id, name=document["name"], document=document
+        )
+        self._kept.clear()
+        if updated is None:
+            raise GatewayNotFound("Invalid Usage Plan ID specified")
+        return updated
 
     async def delete_usage_plan(self, plan_id: str) -> None:
         """DeleteUsagePlan."""

@@ -5,7 +5,8 @@ request validation → throttling (account, stage, method, key) and quota → re
 cache → integration (request mapping, the backend, integration response mapping) → the
 method's answer. A refusal at any step is answered with its gateway response (the API's
 customised one, else API Gateway's default), rendered by its template. Every answer
-carries ``x-amzn-RequestId``.
+carries ``x-amzn-RequestId``, and is written to the access log
+(:mod:`~modelyard.gateway.access_log`) in its stage's format, with that request id.
 
 This module takes a request through the steps up to the integration; the integration
 step is :mod:`~modelyard.gateway.runtime_integration`, a refusal and its answer
@@ -16,15 +17,18 @@ are importable from here too).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from modelyard.errors import ModelyardError
+from modelyard.gateway.access_log import AccessEntry, AccessLog
 from modelyard.gateway.authorizers import Authorized, Authorizers, RequestFacts, api_key_of
 from modelyard.gateway.cache import (
     CachedResponse,
@@ -59,7 +63,11 @@ ACCOUNT_LIMIT: Final = Limit(rate=10_000.0, burst=5_000)
 
 
 class GatewayRuntime:
-    """Serves deployed APIs (see the module)."""
+    """Serves deployed APIs (see the module).
+
+    ``access_log_path``: the file the access log is appended to; None for the logger
+    ``modelyard.gateway.access`` alone.
+    """
 
     def __init__(
         self,
@@ -74,6 +82,7 @@ class GatewayRuntime:
         region: str,
         account_id: str,
         domain: str,
+        access_log_path: Path | None = None,
     ) -> None:
         self._stages = stages
         self._keys = keys
@@ -87,12 +96,15 @@ class GatewayRuntime:
         self._domain = domain
         self._random = random.Random()
         self._integration = IntegrationStep(backends=backends, account_id=account_id, domain=domain)
+        self._access_log = AccessLog(access_log_path)
 
     async def start(self) -> None:
-        """Nothing to resume."""
+        """Start the access log's writer."""
+        await self._access_log.start()
 
     async def stop(self) -> None:
-        """Close the backends' connections."""
+        """Write the access log's last lines; close the backends' connections."""
+        await self._access_log.stop()
         await self._backends.close()
 
     async def test_invoke(
@@ -138,20 +150,9 @@ class GatewayRuntime:
         """
         request_id = uuid4_string()
         started = time.time()
+        clock = time.perf_counter()
         headers = _multi(request.headers, lower=True)
         query = _multi(request.query)
-        testing = stage is not None
-        if stage is None:
-            stage = await self._stages.load(request.api_id, request.stage)
-        if stage is None:
-            return json_answer(403, {"message": "Forbidden"}, request_id)
-        canary = self._random.random() * 100 < (
-            stage.canary_settings.percent_traffic if stage.canary_settings else 0.0
-        )
-        deployed = stage.canary if canary and stage.canary is not None else stage.main
-        variables = dict(stage.variables)
-        if canary and stage.canary_settings is not None:
-            variables.update(stage.canary_settings.stage_variable_overrides)
         context: dict[str, Any] = {
             "requestId": request_id,
             "extendedRequestId": request_id,
@@ -168,18 +169,45 @@ class GatewayRuntime:
                 "sourceIp": request.source_ip,
                 "userAgent": headers.get("user-agent", [None])[-1],
             },
-            "isCanaryRequest": canary,
         }
+        testing = stage is not None
+        if stage is None:
+            stage = await self._stages.load(request.api_id, request.stage)
+        if stage is None:
+            answer = json_answer(403, {"message": "Forbidden"}, request_id)
+            self._log(None, context, {}, answer, clock)
+            return answer
+        canary = self._random.random() * 100 < (
+            stage.canary_settings.percent_traffic if stage.canary_settings else 0.0
+        )
+        context["isCanaryRequest"] = canary
+        deployed = stage.canary if canary and stage.canary is not None else stage.main
+        variables = dict(stage.variables)
+        if canary and stage.canary_settings is not None:
+            variables.update(stage.canary_settings.stage_variable_overrides)
         match = deployed.routes.match(request.http_method, request.path)
+        # What the integration did, for the access log's $context.integration (kept out
+        # of the context, which every template render copies).
+        integration_facts: dict[str, Any] = {}
         try:
             if match is None:
                 raise Refused(ResponseType.MISSING_AUTHENTICATION_TOKEN)
             context.update(resourceId=match.resource.id, resourcePath=match.resource.path)
             answer = await self._serve(
-                request, stage, deployed, match, headers, query, variables, context, testing
+                request,
+                stage,
+                deployed,
+                match,
+                headers,
+                query,
+                variables,
+                context,
+                testing,
+                integration_facts,
             )
         except Refused as refused:
             answer = render_refusal(deployed, refused, headers, query, match, variables, context)
+            _note_error(context, refused)
         except ModelyardError as exc:
             # The authorizers' and integrations' errors name their gateway response and
             # what the caller may be told; anything else is a 5xx of the gateway.
@@ -189,12 +217,44 @@ class GatewayRuntime:
             told = getattr(exc, "public_message", "Internal server error")
             refusal = Refused(ResponseType(kind or "DEFAULT_5XX"), told)
             answer = render_refusal(deployed, refusal, headers, query, match, variables, context)
+            _note_error(context, refusal)
         except Exception:  # a bug of ours: the caller still gets API Gateway's answer
             logger.exception("gateway %s %s failed", request.http_method, request.path)
             refusal = Refused(ResponseType.DEFAULT_5XX, "Internal server error")
             answer = render_refusal(deployed, refusal, headers, query, match, variables, context)
+            _note_error(context, refusal)
         answer.headers["x-amzn-RequestId"] = request_id
+        if not testing:  # TestInvokeMethod writes no access log, as in API Gateway
+            self._log(
+                stage.document.get("accessLogSettings"), context, integration_facts, answer, clock
+            )
         return answer
+
+    def _log(
+        self,
+        settings: Any,
+        context: Mapping[str, Any],
+        integration: Mapping[str, Any],
+        answer: GatewayAnswer,
+        clock: float,
+    ) -> None:
+        """Record the answer in the access log, in the format of the stage's ``settings``
+        (``accessLogSettings``, if any); nothing is built when the log is not recording."""
+        if not self._access_log.recording:
+            return
+        if not isinstance(settings, Mapping):
+            settings = {}
+        self._access_log.record(
+            AccessEntry(
+                format=settings.get("format"),
+                destination=settings.get("destinationArn"),
+                context=context,
+                integration=integration,
+                status=answer.status,
+                response_length=len(answer.body),
+                latency_ms=int((time.perf_counter() - clock) * 1000),
+            )
+        )
 
     # -- the steps ------------------------------------------------------------------------
 
@@ -209,6 +269,7 @@ class GatewayRuntime:
         variables: dict[str, str],
         context: dict[str, Any],
         testing: bool = False,
+        integration_facts: dict[str, Any] | None = None,
     ) -> GatewayAnswer:
         method = match.method
         api = deployed.api
@@ -289,7 +350,7 @@ class GatewayRuntime:
                     body=cached.body,
                 )
         answer = await self._integration.integrate(
-            request, match, headers, query, variables, context
+            request, match, headers, query, variables, context, integration_facts
         )
         if key is not None and cache_settings is not None:
             self._cache.put(
@@ -402,6 +463,15 @@ class GatewayRuntime:
                 state = await self._quotas.consume(key, quota)
                 if not state.allowed:
                     raise Refused(ResponseType.QUOTA_EXCEEDED)
+
+
+def _note_error(context: dict[str, Any], refused: Refused) -> None:
+    """``$context.error`` of a refused request, for the access log."""
+    context["error"] = {
+        "message": refused.message,
+        "messageString": json.dumps(refused.message, ensure_ascii=False),
+        "responseType": refused.response_type.value,
+    }
 
 
 def _multi(pairs: Sequence[tuple[str, str]], *, lower: bool = False) -> dict[str, list[str]]:

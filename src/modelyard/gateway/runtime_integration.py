@@ -5,18 +5,29 @@ request template chosen by content type and ``passthroughBehavior``), call the b
 and map its answer through the integration response its status (or error message)
 selects. ``HTTP_PROXY`` passes the request and the answer through as they are;
 ``AWS_PROXY`` sends the Lambda proxy event and reads the function's proxy response.
+
+What the backend did (``status``, ``integrationStatus``, ``latency`` in ms, ``error``) is
+noted in the ``facts`` the caller gives: the access log's ``$context.integration``. It is
+kept out of ``$context`` itself, which every template render copies.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from modelyard.gateway.definitions import IntegrationType
-from modelyard.gateway.integrations import Backends, IntegrationAnswer, IntegrationCall
+from modelyard.gateway.integrations import (
+    Backends,
+    IntegrationAnswer,
+    IntegrationCall,
+    IntegrationFailed,
+    IntegrationUrlNotAllowed,
+)
 from modelyard.gateway.lambda_proxy import (
     MalformedProxyResponse,
     parse_proxy_response,
@@ -61,11 +72,14 @@ class IntegrationStep:
         query: Mapping[str, list[str]],
         variables: dict[str, str],
         context: dict[str, Any],
+        facts: dict[str, Any] | None = None,
     ) -> GatewayAnswer:
         """The method's answer from its integration; raises :class:`Refused` for a method
         without one, a content type no template takes, or an answer no integration
         response selects. ``headers`` (names in lower case) and ``query`` hold every
-        value of each name; ``context`` is the request's ``$context``."""
+        value of each name; ``context`` is the request's ``$context``; ``facts``, if
+        given, gets what the backend did (see the module)."""
+        facts = {} if facts is None else facts
         integration = match.method.method_integration
         if integration is None:
             raise Refused(ResponseType.API_CONFIGURATION_ERROR, "Internal server error")
@@ -78,7 +92,9 @@ class IntegrationStep:
             context=context,
         )
         if integration.type is IntegrationType.AWS_PROXY:
-            return await self._lambda_proxy(request, match, headers, query, variables, context)
+            return await self._lambda_proxy(
+                request, match, headers, query, variables, context, facts
+            )
         mapped = map_parameters(integration.request_parameters, "integration.request.", sources)
         content_type = headers.get("content-type", ["application/json"])[-1]
         template_data = RequestData(
@@ -129,12 +145,26 @@ class IntegrationStep:
             content_type=media_type(content_type),
             timeout_s=integration.timeout_in_millis / 1000,
         )
+        started = time.perf_counter()
         if integration.type is IntegrationType.MOCK:
             answer = _mock_answer(body)
         elif integration.type is IntegrationType.AWS:
             answer = await self._backends.aws(call, str(context["requestId"]))
         else:
-            answer = await self._backends.http(call)
+            try:
+                answer = await self._backends.http(call)
+            except IntegrationFailed as exc:
+                facts.update(error=exc.message, latency=_ms_since(started))
+                if (
+                    isinstance(exc, IntegrationUrlNotAllowed)
+                    and integration.type is IntegrationType.HTTP_PROXY
+                ):
+                    # API Gateway answers a proxy integration's failure with a 502.
+                    raise Refused(
+                        ResponseType.API_CONFIGURATION_ERROR, exc.public_message, status=502
+                    ) from exc
+                raise
+        _note(facts, answer.status, started)
         if integration.type is IntegrationType.HTTP_PROXY:
             return GatewayAnswer(
                 status=answer.status,
@@ -157,6 +187,7 @@ class IntegrationStep:
         query: Mapping[str, list[str]],
         variables: dict[str, str],
         context: dict[str, Any],
+        facts: dict[str, Any],
     ) -> GatewayAnswer:
         integration = match.method.method_integration
         assert integration is not None
@@ -194,11 +225,15 @@ class IntegrationStep:
             body=orjson.dumps(event),
             timeout_s=integration.timeout_in_millis / 1000,
         )
+        started = time.perf_counter()
         answer = await self._backends.aws(call, str(context["requestId"]))
+        _note(facts, answer.status, started)
         if answer.error_message is not None:
+            facts["error"] = answer.error_message
             raise Refused(ResponseType.DEFAULT_5XX, "Internal server error", status=502)
         try:
             parsed = parse_proxy_response(orjson.loads(answer.body))
+            facts["integrationStatus"] = parsed.status
         except (MalformedProxyResponse, orjson.JSONDecodeError):
             logger.warning(
                 "Execution failed due to configuration error: Malformed Lambda proxy response"
@@ -267,6 +302,16 @@ def _integration_response(
             "Content-Type", _content_type(answer).get("Content-Type", "application/json")
         )
     return GatewayAnswer(status=status, headers=out_headers, body=body)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _note(facts: dict[str, Any], status: int, started: float) -> None:
+    """Note the call's status, the backend's own (the same but for a Lambda proxy function,
+    whose ``statusCode`` replaces it) and the latency in ms."""
+    facts.update(status=status, integrationStatus=status, latency=_ms_since(started))
 
 
 def _content_type(answer: IntegrationAnswer) -> dict[str, str]:

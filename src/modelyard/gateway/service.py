@@ -2,7 +2,8 @@
 
 :class:`GatewayService` is what the API Gateway control plane (``control.py``) and the
 serving of deployed APIs call; it composes the three groups of operations, each over the
-gateway's storage: :class:`~modelyard.gateway.apis.ApiOperations` (definitions),
+gateway's storage: :class:`~modelyard.gateway.api_updates.ApiUpdates` (definitions,
+built in ``apis.py``, read and updated part by part in ``api_updates.py``),
 :class:`~modelyard.gateway.stages.StageOperations` (deployments, stages) and
 :class:`~modelyard.gateway.keys.KeyOperations` (API keys, usage plans).
 """
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any, Literal
 
-from modelyard.gateway.apis import ApiOperations
+from modelyard.gateway.api_updates import ApiUpdates
 from modelyard.gateway.definitions import RestApi
 from modelyard.gateway.keys import KeyOperations
 from modelyard.gateway.openapi_export import export_api
@@ -25,7 +26,7 @@ from modelyard.storage.gateway import StoredDeployment
 __all__ = ["GatewayService"]
 
 
-class GatewayService(ApiOperations):
+class GatewayService(ApiUpdates):
     """REST APIs, their deployments and stages, API keys and usage plans."""
 
     def __init__(

@@ -4,7 +4,8 @@ CreateDeployment freezes the API's current definition; a stage points at one dep
 (and, with canary settings, sends a share of its traffic to another). Stage settings are
 changed by UpdateStage's JSON-Patch-like operations on API Gateway's paths
 (``/variables/x``, ``/*/*/throttling/rateLimit``, ``/~1pets/GET/caching/enabled``,
-``/canarySettings/percentTraffic``...), applied here to the stage document.
+``/canarySettings/percentTraffic``, ``/accessLogSettings/format``...), applied here to the
+stage document.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
+from modelyard.gateway import patches
+from modelyard.gateway.access_log import format_problem
 from modelyard.gateway.definitions import RestApi
 from modelyard.gateway.errors import BadRequest, Conflict, GatewayNotFound
 from modelyard.gateway.operations import Operations, new_id
+from modelyard.gateway.patches import Op, PatchOperation
 from modelyard.storage.database import Database
 from modelyard.storage.gateway import StoredDeployment, StoredStage
 
@@ -42,8 +46,12 @@ _SETTINGS: Final[Mapping[str, tuple[str, Callable[[str], Any]]]] = {
     "logging/loglevel": ("loggingLevel", str),
     "logging/dataTrace": ("dataTraceEnabled", lambda v: v.lower() == "true"),
 }
+#: UpdateDeployment's paths.
+_DEPLOYMENT_PATHS: Final = (patches.Field(path="/description", read=patches.optional_text),)
 _BOOLEANS: Final = frozenset({"cacheClusterEnabled", "tracingEnabled"})
 _STRINGS: Final = frozenset({"description", "deploymentId", "cacheClusterSize"})
+#: The members of ``accessLogSettings`` a patch may set.
+_ACCESS_LOG: Final = frozenset({"format", "destinationArn"})
 
 
 class StageOperations(Operations):
@@ -122,6 +130,23 @@ class StageOperations(Operations):
         """GetDeployments (every one, newest last)."""
         found, _ = await self._db(self._store.list_deployments, api_id, after=None, limit=500)
         return sorted(found, key=lambda d: d.created_at)
+
+    async def update_deployment(
+        self, api_id: str, deployment_id: str, operations: Sequence[PatchOperation]
+    ) -> StoredDeployment:
+        """UpdateDeployment: its description (the definition it froze never changes)."""
+        deployment = await self.get_deployment(api_id, deployment_id)
+        document = {"description": deployment.description} if deployment.description else {}
+        patched = patches.apply_patch(document, operations, _DEPLOYMENT_PATHS)
+        updated = await self._db(
+            self._store.update_deployment,
+            api_id,
+            deployment_id,
+            description=patched.get("description"),
+        )
+        if updated is None:
+            raise GatewayNotFound("Invalid Deployment identifier specified")
+        return updated
 
     async def create_stage(
         self,
@@ -238,12 +263,13 @@ def apply_patch(
         for key, value in document.items()
     }
     result["methodSettings"] = {k: dict(v) for k, v in result.get("methodSettings", {}).items()}
-    for operation in operations:
-        op = operation.get("op")
-        path = str(operation.get("path", ""))
-        value = operation.get("value")
-        if op not in ("replace", "add", "remove"):
-            raise BadRequest(f"Invalid patch operation specified: {op}")
+    for operation in patches.parse_operations(list(operations)):
+        op, path, value = operation.op, operation.path, operation.value
+        if op is Op.COPY:
+            # Promoting a canary: copy /canarySettings/deploymentId to /deploymentId.
+            op, value = Op.REPLACE, patches.source_value(result, operation)
+        if op not in (Op.REPLACE, Op.ADD, Op.REMOVE):
+            raise BadRequest(f"Invalid patch path  '{path}' specified for op '{op}'")
         parts = path.split("/")[1:]
         if not parts or not parts[0]:
             raise BadRequest(f"Invalid patch path {path!r}")
@@ -290,6 +316,8 @@ def _apply(result: dict[str, Any], op: str, parts: list[str], value: Any, path: 
         else:
             raise BadRequest(f"Invalid patch path {path!r}")
         result["canarySettings"] = canary
+    elif head == "accessLogSettings":
+        _apply_access_log(result, op, parts, value, path)
     elif len(parts) == 1 and (head in _BOOLEANS or head in _STRINGS):
         if op == "remove":
             result.pop(head, None)
@@ -315,6 +343,31 @@ def _apply(result: dict[str, Any], op: str, parts: list[str], value: Any, path: 
         result["methodSettings"][key] = settings
     else:
         raise BadRequest(f"Invalid patch path {path!r}")
+
+
+def _apply_access_log(
+    result: dict[str, Any], op: str, parts: list[str], value: Any, path: str
+) -> None:
+    """``/accessLogSettings`` (remove only), ``/accessLogSettings/format`` and
+    ``/accessLogSettings/destinationArn``; the format checked as API Gateway checks it."""
+    if len(parts) == 1 and op == "remove":
+        result.pop("accessLogSettings", None)
+        return
+    if len(parts) != 2 or parts[1] not in _ACCESS_LOG:
+        raise BadRequest(f"Invalid patch path {path!r}")
+    settings = dict(result.get("accessLogSettings") or {})
+    if op == "remove":
+        settings.pop(parts[1], None)
+    else:
+        text = str(value)
+        problem = format_problem(text) if parts[1] == "format" else None
+        if problem is not None:
+            raise BadRequest(problem)
+        settings[parts[1]] = text
+    if settings:
+        result["accessLogSettings"] = settings
+    else:
+        result.pop("accessLogSettings", None)
 
 
 def _number(value: Any, path: str, low: float, high: float) -> float:

@@ -182,6 +182,19 @@ class GatewayStore(Repository):
         statement = select(api_deployments).where(api_deployments.c.api_id == api_id)
         return self._page(statement, api_deployments.c.id, after, limit, deployment_from_row)
 
+    def update_deployment(
+        self, api_id: str, deployment_id: str, *, description: str | None
+    ) -> StoredDeployment | None:
+        """Change the description of the deployment ``deployment_id`` of ``api_id`` (what
+        it froze never changes); the deployment as it now is, ``None`` if there is none."""
+        where = _is_deployment(api_id, deployment_id)
+        statement = update(api_deployments).where(where).values(description=description)
+        with self._db.begin() as connection:
+            if connection.execute(statement).rowcount == 0:
+                return None
+            row = connection.execute(select(api_deployments).where(where)).one()
+        return deployment_from_row(row)
+
     def delete_deployment(self, api_id: str, deployment_id: str) -> bool:
         """Delete the deployment ``deployment_id`` of ``api_id``; ``False`` if there was none.
 
