@@ -23,6 +23,7 @@ __all__ = [
     "MetricsSettings",
     "ServingSettings",
     "Settings",
+    "TrainingSettings",
     "WorkflowsSettings",
     "is_loopback",
 ]
@@ -233,6 +234,32 @@ class GatewaySettings(BaseModel):
     """Write one JSON line per request served by a deployed API to the access log."""
 
 
+class TrainingSettings(BaseModel):
+    """Training jobs (CreateTrainingJob): how many run at once, and what each may take.
+
+    Jobs beyond the limit wait, recorded ``InProgress`` / ``Starting``, for a place::
+
+        TrainingSettings(max_concurrent_jobs=2, stop_grace_s=30.0, memory_limit_mb=8192)
+    """
+
+    max_concurrent_jobs: int | None = Field(default=None, ge=1)
+    """Training jobs this process runs at once; more wait for a place. Default: one per core."""
+
+    stop_grace_s: float = Field(default=120.0, gt=0)
+    """Seconds a stopped job's processes have between SIGTERM and SIGKILL (StopTrainingJob,
+    MaxRuntimeInSeconds); SageMaker gives 120."""
+
+    memory_limit_mb: int | None = Field(default=None, ge=64)
+    """Memory each process of a job may allocate (``RLIMIT_DATA``, MiB); past it, an
+    allocation fails in the job. Default: no limit."""
+
+    def concurrent_jobs(self) -> int:
+        """Jobs to run at once: as set, else one per core."""
+        if self.max_concurrent_jobs is not None:
+            return self.max_concurrent_jobs
+        return max(1, os.cpu_count() or 1)
+
+
 class Settings(BaseSettings):
     """Everything modelyard can be configured with."""
 
@@ -306,6 +333,9 @@ class Settings(BaseSettings):
 
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     """The gateway: deployed REST APIs."""
+
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    """Training jobs: SageMaker training scripts and algorithms run as local processes."""
 
     @model_validator(mode="after")
     def _auth_off_on_loopback_only(self) -> Settings:

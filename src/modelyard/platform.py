@@ -79,6 +79,11 @@ from modelyard.serving.protocols import openapi as serving_openapi
 from modelyard.storage.database import Database
 from modelyard.storage.objectstore import ObjectStore, open_store
 from modelyard.storage.registrations import ModelRegistrations
+from modelyard.storage.training_jobs import TrainingJobs
+from modelyard.training import control as training_control
+from modelyard.training import openapi as training_openapi
+from modelyard.training import routes as training_routes
+from modelyard.training.service import TrainingLimits, TrainingService
 from modelyard.workflows import control as workflow_control
 from modelyard.workflows import nested_task, s3_task, sagemaker_task
 from modelyard.workflows.arns import StatesArns
@@ -237,6 +242,21 @@ def build_platform(settings: Settings) -> Platform:
         ),
         store=store,
     )
+    training = TrainingService(
+        jobs=TrainingJobs(database),
+        store=store,
+        # Absolute: a job's process runs in its own folder, and its SM_* paths name these.
+        root=(settings.home / "training").resolve(),
+        region=settings.region,
+        account_id=settings.account_id,
+        limits=TrainingLimits(
+            max_concurrent=settings.training.concurrent_jobs(),
+            stop_grace_s=settings.training.stop_grace_s,
+            memory_mb=settings.training.memory_limit_mb,
+        ),
+        # Local data and code (file://) may come from where models may: the same rule.
+        check_local_url=serving.repository.policy.check,
+    )
     # Nested workflows: states:startExecution is served by the workflows facade itself.
     start_execution = StartExecutionTask(workflows, workflow_control.ERRORS.code_for)
     for resource in nested_task.RESOURCES:
@@ -259,9 +279,13 @@ def build_platform(settings: Settings) -> Platform:
     gateway = GatewayService(
         database=database, region=settings.region, account_id=settings.account_id
     )
-    # Every AWS JSON service answers on POST /, by X-Amz-Target.
+    # Every AWS JSON service answers on POST /, by X-Amz-Target; SageMaker's operations
+    # are the endpoints' and the training area's, each with its own error table.
     step_functions = workflow_control.service(workflows)
-    aws_services = [endpoint_control.service(endpoints), step_functions, cognito.service(identity)]
+    sagemaker = aws_json.merged(
+        endpoint_control.service(endpoints), training_control.service(training)
+    )
+    aws_services = [sagemaker, step_functions, cognito.service(identity)]
     access = Access(
         identity,
         enabled=settings.auth == "on",
@@ -284,13 +308,15 @@ def build_platform(settings: Settings) -> Platform:
         # last but the jobs (their runner resumes executions whose tasks call the areas
         # before them) and stop first; the jobs make sure their state machine exists. The
         # seed creates the missing endpoints of <home>/seed/endpoints.json once the
-        # endpoints area has resumed those it has.
+        # endpoints area has resumed those it has. Training resumes or fails the jobs a
+        # dead process left; it stops (its jobs fail, saying so) before the database goes.
         areas=[
             identity,
             functions,
             capture,
             endpoints,
             seed,
+            training,
             workflows,
             jobs,
             gateway,
@@ -303,6 +329,7 @@ def build_platform(settings: Settings) -> Platform:
             # InvokeEndpoint: any user's key; the control plane: an administrator's.
             endpoint_routes.routes(endpoints, access.signatures(group=None)),
             function_routes.routes(functions, admin_signed, admin_guard),
+            training_routes.routes(training, admin_guard),
             job_routes.routes(jobs, store, access.guard(admin=False)),
             identity_routes.routes(identity),
             gateway_serving.routes(gateway_runtime),
@@ -320,6 +347,7 @@ def build_platform(settings: Settings) -> Platform:
                 aws_openapi.part(aws_services),
                 endpoints_openapi.part(),
                 functions_openapi.part(),
+                training_openapi.part(),
                 jobs_openapi.part(),
                 identity_openapi.part(),
                 gateway_openapi.part(),

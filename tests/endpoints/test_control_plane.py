@@ -479,7 +479,7 @@ def raw(url: str, target: str | None, body: bytes = b"{}") -> httpx.Response:
 @pytest.mark.parametrize(
     ("target", "body", "code"),
     [
-        ("SageMaker.CreateTrainingJob", b"{}", "UnknownOperationException"),
+        ("SageMaker.CreateHyperParameterTuningJob", b"{}", "UnknownOperationException"),
         ("Elsewhere.ListModels", b"{}", "UnknownOperationException"),
         (None, b"{}", "UnknownOperationException"),
         ("SageMaker.ListModels", b"[1, 2]", "SerializationException"),

@@ -11,7 +11,9 @@ boto3 calls an AWS JSON operation as::
 
 Each area offers an :class:`AwsJsonService`: its target prefix (``SageMaker``), its
 operations (name → handler of the JSON body) and its :class:`ErrorTable`. One route
-serves them all, so stepfunctions or cognito-idp are one more service in the list.
+serves them all, so stepfunctions or cognito-idp are one more service in the list. Areas
+that share one prefix (SageMaker's endpoints and training) are joined by :func:`merged`,
+each operation keeping its own area's error table.
 Errors are answered in the shape botocore parses: ``{"__type": code, "message": ...}``
 and the ``x-amzn-errortype`` header; an unknown target is ``UnknownOperationException``
 and a body that is not a JSON object ``SerializationException``, never a 500.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -45,6 +47,7 @@ __all__ = [
     "AwsJsonService",
     "Handler",
     "error_response",
+    "merged",
     "routes",
     "split_target",
     "verify_request",
@@ -76,11 +79,61 @@ class AwsJsonService:
     json_version: str = "1.1"
     #: Operations called without a signature (``authtype: none``: Cognito's sign-in).
     unsigned: frozenset[str] = frozenset()
+    #: Operation name → its own error table, for operations another area serves under
+    #: the same prefix (see :func:`merged`); the others use :attr:`errors`.
+    operation_errors: Mapping[str, ErrorTable] = field(default_factory=dict)
 
     @property
     def content_type(self) -> str:
         """Content type of its answers."""
         return f"application/x-amz-json-{self.json_version}"
+
+    def errors_for(self, operation: str | None) -> ErrorTable:
+        """The error table of ``operation`` (:attr:`errors` for one it does not serve)."""
+        if operation is None:
+            return self.errors
+        return self.operation_errors.get(operation, self.errors)
+
+    def error_tables(self) -> list[ErrorTable]:
+        """Every error table its operations answer with, each once (for the API's document)."""
+        return list(dict.fromkeys([self.errors, *self.operation_errors.values()]))
+
+
+def merged(*services: AwsJsonService) -> AwsJsonService:
+    """One service answering every operation of ``services``, which share a target prefix.
+
+    SageMaker's control plane is served by two areas (endpoints, training) under the one
+    prefix ``SageMaker``; each operation's domain errors are still mapped by the table of
+    the service it came from. Raises ValueError for services of different prefixes or
+    JSON versions, or two that serve one operation.
+    """
+    if not services:
+        raise ValueError("merged() needs at least one service")
+    first = services[0]
+    operations: dict[str, Handler] = {}
+    tables: dict[str, ErrorTable] = {}
+    for service in services:
+        if (service.target_prefix, service.json_version) != (
+            first.target_prefix,
+            first.json_version,
+        ):
+            raise ValueError(
+                f"cannot merge {service.target_prefix} (JSON {service.json_version}) into "
+                f"{first.target_prefix} (JSON {first.json_version})"
+            )
+        for name, handler in service.operations.items():
+            if name in operations:
+                raise ValueError(f"{first.target_prefix}.{name} is served by two services")
+            operations[name] = handler
+            tables[name] = service.errors_for(name)
+    return AwsJsonService(
+        target_prefix=first.target_prefix,
+        operations=operations,
+        errors=first.errors,
+        json_version=first.json_version,
+        unsigned=frozenset[str]().union(*(service.unsigned for service in services)),
+        operation_errors=tables,
+    )
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -103,12 +156,14 @@ def routes(
     async def dispatch(request: Request) -> Response:
         request_id = uuid4_string()
         service: AwsJsonService | None = None
+        served: str | None = None  # the operation, once it is one the service serves
         try:
             prefix, operation = split_target(request.headers.get("x-amz-target", ""))
             service = by_prefix.get(prefix)
             handler = service.operations.get(operation) if service is not None else None
             if service is None or handler is None:
                 raise UnknownOperation(f"operation {operation!r} of {prefix!r} is not supported")
+            served = operation
             raw = await _read(request)
             if verifier is not None and operation not in service.unsigned:
                 verify_request(verifier, request, raw)
@@ -121,7 +176,7 @@ def routes(
         except ClientDisconnect:
             raise
         except ModelyardError as exc:
-            table = service.errors if service is not None else _NO_SERVICE
+            table = service.errors_for(served) if service is not None else _NO_SERVICE
             code = table.code_for(exc)
             if code.status >= 500:
                 logger.warning("%s: %s", request.headers.get("x-amz-target"), exc.message)

@@ -45,7 +45,8 @@ def _codes_of(services: Sequence[AwsJsonService], status: int, first: list[str])
     more = {
         code.code
         for service in services
-        for code in service.errors.codes()
+        for table in service.error_tables()
+        for code in table.codes()
         if code.status == status
     }
     return first + sorted(more - set(first))
