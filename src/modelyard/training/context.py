@@ -16,7 +16,7 @@ job's ``MetricDefinitions``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,9 +40,13 @@ class TrainingContext:
     num_cpus: int
     #: The job's name.
     job_name: str
+    #: What the algorithm's name adds (``sklearn:<estimator>``: the estimator's path).
+    arguments: tuple[str, ...] = ()
 
     @classmethod
-    def from_environment(cls, env: Mapping[str, str]) -> TrainingContext:
+    def from_environment(
+        cls, env: Mapping[str, str], arguments: Sequence[str] = ()
+    ) -> TrainingContext:
         """The context of the process whose environment is ``env`` (``os.environ``)."""
         training = json.loads(env["SM_TRAINING_ENV"])
         return cls(
@@ -52,6 +56,7 @@ class TrainingContext:
             hyperparameters=json.loads(env["SM_HPS"]),
             num_cpus=int(env["SM_NUM_CPUS"]),
             job_name=str(training.get("job_name", "")),
+            arguments=tuple(arguments),
         )
 
     def channel(self, name: str) -> Path:

@@ -7,6 +7,9 @@
   hyperparameters as ``--name value`` arguments, whatever framework image the job names.
 - **A built-in algorithm**: ``AlgorithmName`` (or a ``TrainingImage``) naming one of
   :data:`BUILT_IN`, run as a training function.
+- **A scikit-learn estimator**: ``AlgorithmName`` ``sklearn:<import path>``
+  (``sklearn:sklearn.ensemble.RandomForestClassifier``), its hyperparameters the
+  estimator's parameters.
 - **A function**: ``TrainingImage`` ``package.module:function`` (the function takes a
   :class:`~modelyard.training.context.TrainingContext`).
 """
@@ -31,6 +34,10 @@ __all__ = ["BUILT_IN", "Program", "bring_code", "program_for"]
 #: Built-in algorithms by name: the training function of each.
 BUILT_IN: Final[dict[str, str]] = {}
 
+#: ``sklearn:<import path>``: a scikit-learn estimator on tabular CSV (SageMaker built-in
+#: style), trained by :data:`SKLEARN`.
+SKLEARN_PREFIX: Final = "sklearn:"
+SKLEARN: Final = "modelyard.algorithms.sklearn_estimator:train"
 #: ``package.module:function``.
 _FUNCTION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 #: Largest source archive accepted (bytes).
@@ -66,6 +73,11 @@ def program_for(
             module_dir=str(decoded(module_dir)) if module_dir is not None else None,
         )
     name = algorithm.get("AlgorithmName") or algorithm.get("TrainingImage") or ""
+    if str(name).startswith(SKLEARN_PREFIX):
+        estimator = str(name).removeprefix(SKLEARN_PREFIX)
+        return Program(
+            command=[python, "-m", "modelyard.training.run_function", SKLEARN, estimator]
+        )
     function = BUILT_IN.get(str(name).rsplit("/", 1)[-1].split(":")[0]) or (
         str(name) if _FUNCTION.fullmatch(str(name)) else None
     )

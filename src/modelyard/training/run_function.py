@@ -1,7 +1,9 @@
 """The program of a training job whose algorithm is a Python function.
 
-``python -m modelyard.training.run_function package.module:function`` imports the
-function and calls it with the job's :class:`~modelyard.training.context.TrainingContext`.
+``python -m modelyard.training.run_function package.module:function [ARG...]`` imports the
+function and calls it with the job's :class:`~modelyard.training.context.TrainingContext`
+(the ARGs are its ``arguments``: what a built-in algorithm's name says, e.g. the estimator
+of ``sklearn:sklearn.linear_model.Ridge``).
 An exception it raises fails the job: its type and message go to ``output/failure`` (the
 job's FailureReason, as SageMaker reads that file) and its traceback to the log.
 """
@@ -20,14 +22,15 @@ __all__ = ["main"]
 
 
 def main(argv: list[str]) -> int:
-    """Run the function named by ``argv[0]``; the process's exit status."""
+    """Run the function named by ``argv[0]`` with the rest as its arguments; the
+    process's exit status."""
     failure = Path(os.environ["SM_OUTPUT_DIR"]) / "failure"
     try:
-        if len(argv) != 1 or ":" not in argv[0]:
+        if not argv or ":" not in argv[0]:
             raise ValueError(f"expected one package.module:function, not {argv!r}")
         module_name, _, attribute = argv[0].partition(":")
         function = getattr(importlib.import_module(module_name), attribute)
-        function(TrainingContext.from_environment(os.environ))
+        function(TrainingContext.from_environment(os.environ, arguments=argv[1:]))
     except BaseException as exc:  # whatever it is, the job says so
         if isinstance(exc, SystemExit) and exc.code in (0, None):
             return 0
