@@ -16,8 +16,6 @@ become statuses. ``modelyard functions register|list|delete`` call these routes.
 
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,11 +29,10 @@ from modelyard import errors
 from modelyard.functions.errors import FunctionNotFound, FunctionsUnavailable
 from modelyard.functions.service import FunctionService, FunctionSpec
 from modelyard.serving.protocols.auth import Guard
+from modelyard.serving.protocols.errors import render_errors
 from modelyard.storage.functions import FunctionRegistration
 
 __all__ = ["ERROR_STATUS", "MAX_BODY_BYTES", "RegisterFunction", "routes"]
-
-logger = logging.getLogger(__name__)
 
 #: Largest registration body (its environment is at most 4 KiB).
 MAX_BODY_BYTES = 64 * 2**10
@@ -106,33 +103,13 @@ def routes(functions: FunctionService, authorize: Guard) -> list[Route]:
     ]
 
 
-def _rendered(endpoint: Endpoint) -> Endpoint:
-    """Domain errors become ``{"code", "type", "message"}`` with their status."""
-
-    @functools.wraps(endpoint)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except errors.ModelyardError as exc:
-            status = _status_for(exc)
-            if status >= 500:
-                logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
-            kind = type(exc).__name__
-            response = _json({"code": status, "type": kind, "message": exc.message}, status)
-            response.headers["x-modelyard-error-type"] = kind
-            if isinstance(exc, errors.AuthenticationRequired):
-                response.headers["www-authenticate"] = "Bearer"
-            return response
-
-    return wrapped
+def _error_body(exc: errors.ModelyardError, status: int) -> Response:
+    """A domain error as ``{"code", "type", "message"}``."""
+    return _json({"code": status, "type": type(exc).__name__, "message": exc.message}, status)
 
 
-def _status_for(exc: errors.ModelyardError) -> int:
-    for cls in type(exc).__mro__:
-        status = ERROR_STATUS.get(cls)
-        if status is not None:
-            return status
-    return 500
+#: Domain errors become ``{"code", "type", "message"}`` with their status.
+_rendered = render_errors(_error_body, ERROR_STATUS)
 
 
 def _spec(raw: bytes) -> FunctionSpec:

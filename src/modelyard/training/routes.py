@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import functools
-import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,12 +30,11 @@ from starlette.routing import BaseRoute, Route
 
 from modelyard import errors
 from modelyard.serving.protocols.auth import Guard
+from modelyard.serving.protocols.errors import render_errors
 from modelyard.training.errors import TrainingJobNotFound
 from modelyard.training.service import TrainingService
 
 __all__ = ["ERROR_STATUS", "LOG_PATH", "MAX_LOG_CHUNK", "MAX_OFFSET", "read_log", "routes"]
-
-logger = logging.getLogger(__name__)
 
 #: The log route's path.
 LOG_PATH: Final = "/training-jobs/{name}/logs"
@@ -109,33 +106,13 @@ def _offset(raw: str | None) -> int:
     return int(raw)
 
 
-def _rendered(endpoint: Endpoint) -> Endpoint:
-    """Domain errors become ``{"code", "type", "message"}`` with their status."""
-
-    @functools.wraps(endpoint)
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await endpoint(request)
-        except errors.ModelyardError as exc:
-            status = _status_for(exc)
-            if status >= 500:
-                logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
-            kind = type(exc).__name__
-            response = _json({"code": status, "type": kind, "message": exc.message}, status)
-            response.headers["x-modelyard-error-type"] = kind
-            if isinstance(exc, errors.AuthenticationRequired):
-                response.headers["www-authenticate"] = "Bearer"
-            return response
-
-    return wrapped
+def _error_body(exc: errors.ModelyardError, status: int) -> Response:
+    """A domain error as ``{"code", "type", "message"}``."""
+    return _json({"code": status, "type": type(exc).__name__, "message": exc.message}, status)
 
 
-def _status_for(exc: errors.ModelyardError) -> int:
-    for cls in type(exc).__mro__:
-        status = ERROR_STATUS.get(cls)
-        if status is not None:
-            return status
-    return 500
+#: Domain errors become ``{"code", "type", "message"}`` with their status.
+_rendered = render_errors(_error_body, ERROR_STATUS)
 
 
 def _json(content: Any, status: int = 200) -> Response:

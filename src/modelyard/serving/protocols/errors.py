@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from starlette.requests import Request
@@ -57,10 +57,14 @@ ERROR_STATUS: dict[type[errors.ModelyardError], int] = {
 }
 
 
-def status_for(exc: errors.ModelyardError) -> int:
-    """The HTTP status for a domain error, looked up along its class hierarchy."""
+def status_for(
+    exc: errors.ModelyardError,
+    statuses: Mapping[type[errors.ModelyardError], int] = ERROR_STATUS,
+) -> int:
+    """The HTTP status for a domain error, looked up along its class hierarchy in
+    ``statuses`` (default: the model server's table)."""
     for cls in type(exc).__mro__:
-        status = ERROR_STATUS.get(cls)
+        status = statuses.get(cls)
         if status is not None:
             return status
     return 500
@@ -79,8 +83,12 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 Renderer = Callable[[errors.ModelyardError, int], Response]
 
 
-def render_errors(renderer: Renderer) -> Callable[[Endpoint], Endpoint]:
-    """Decorate an endpoint so domain errors become responses in this protocol's shape."""
+def render_errors(
+    renderer: Renderer,
+    statuses: Mapping[type[errors.ModelyardError], int] = ERROR_STATUS,
+) -> Callable[[Endpoint], Endpoint]:
+    """Decorate an endpoint so domain errors become responses in this protocol's shape,
+    with the status ``statuses`` gives them (an area's own table, or the model server's)."""
 
     def decorate(endpoint: Endpoint) -> Endpoint:
         @functools.wraps(endpoint)
@@ -88,7 +96,7 @@ def render_errors(renderer: Renderer) -> Callable[[Endpoint], Endpoint]:
             try:
                 return await endpoint(request)
             except errors.ModelyardError as exc:
-                status = status_for(exc)
+                status = status_for(exc, statuses)
                 if status >= 500:
                     logger.warning("%s %s: %s", request.method, request.url.path, exc.message)
                 response = renderer(exc, status)
