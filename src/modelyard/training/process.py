@@ -127,6 +127,7 @@ class TrainingProcess:
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(self._terminate(process, waiting))
             _kill_group(process.pid, signal.SIGKILL)  # what it left behind
+            await _gone(process.pid)
         return ProcessOutcome(ending=ending, exit_code=code, seconds=self._clock() - started)
 
     async def _terminate(
@@ -145,6 +146,13 @@ class TrainingProcess:
         if self._limits.memory_mb is not None:
             limit = self._limits.memory_mb * 2**20
             resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
+async def _gone(pgid: int, timeout_s: float = 5.0) -> None:
+    """Wait until no process of group ``pgid`` runs: SIGKILL is delivered, not awaited."""
+    deadline = time.monotonic() + timeout_s
+    while await asyncio.to_thread(alive_in_group, pgid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:

@@ -32,7 +32,11 @@ from modelyard.training.environment import decoded, user_arguments
 __all__ = ["BUILT_IN", "Program", "bring_code", "program_for"]
 
 #: Built-in algorithms by name: the training function of each.
-BUILT_IN: Final[dict[str, str]] = {}
+BUILT_IN: Final[dict[str, str]] = {
+    "DocSim": "modelyard.algorithms.builtin:train_docsim",
+    "RatingPrediction": "modelyard.algorithms.builtin:train_rating",
+    "TopicalPageRank": "modelyard.algorithms.builtin:train_topical_pagerank",
+}
 
 #: ``sklearn:<import path>``: a scikit-learn estimator on tabular CSV (SageMaker built-in
 #: style), trained by :data:`SKLEARN`.
