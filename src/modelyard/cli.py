@@ -28,6 +28,7 @@ from modelyard.cli_client import (
     write_server_file,
 )
 from modelyard.cli_jobs import jobs_app, workflows_app
+from modelyard.cli_pipeline import pipeline_app
 from modelyard.cli_training import train_app
 from modelyard.config import Settings, is_loopback
 
@@ -46,6 +47,7 @@ app.add_typer(functions_app, name="functions")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(train_app, name="train")
+app.add_typer(pipeline_app, name="pipeline")
 
 
 # Help texts are rich markup, where a bare "[...]" is a tag and vanishes: hence "\\[".
