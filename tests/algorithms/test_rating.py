@@ -226,7 +226,7 @@ def test_params_are_read_from_the_strings_of_a_params_file() -> None:
     assert params.seed == 9
     assert (params.min_rating, params.max_rating) == (1.0, None)
     assert (params.epochs, params.regularization) == (30, 0.08)  # svdpp's own defaults
-    assert (RatingParams().epochs, RatingParams().regularization) == (10, 0.15)
+    assert (RatingParams().epochs, RatingParams().regularization) == (15, 0.12)
     assert parse_rating_params({"method": "svdpp", "epochs": "3"}).epochs == 3
 
 
