@@ -27,11 +27,10 @@ from modelyard.config import Settings
 from modelyard.serving.artifacts import ArtifactPolicy
 from modelyard.storage import Database
 from modelyard.storage.objectstore import ObjectStore, open_store
-from modelyard.storage.training_jobs import TrainingJobs
 from modelyard.training.events import PipelineEvents
 from modelyard.training.pipeline import PipelineSummary, run_pipeline
 from modelyard.training.pipeline_files import InvalidPipeline
-from modelyard.training.service import TrainingLimits, TrainingService
+from modelyard.training.service import TrainingService
 
 __all__ = ["build_training", "pipeline_app"]
 
@@ -59,20 +58,11 @@ def build_training(settings: Settings) -> tuple[TrainingService, ObjectStore]:
     )
     database.migrate()
     store = open_store(store_url, settings.store_options)
-    service = TrainingService(
-        jobs=TrainingJobs(database),
-        store=store,
-        # Absolute: a job's process runs in its own folder, and its SM_* paths name these.
-        root=(settings.home / "training").resolve(),
-        region=settings.region,
-        account_id=settings.account_id,
-        limits=TrainingLimits(
-            max_concurrent=settings.training.concurrent_jobs(),
-            stop_grace_s=settings.training.stop_grace_s,
-            memory_mb=settings.training.memory_limit_mb,
-        ),
-        check_local_url=ArtifactPolicy(settings.serving.allowed_model_urls, store_url).check,
-    )
+    # Imported here: the platform's modules are more than the other commands need.
+    from modelyard.platform import build_training
+
+    policy = ArtifactPolicy(settings.serving.allowed_model_urls, store_url)
+    service = build_training(settings, database, store, policy.check)
     return service, store
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -242,21 +242,8 @@ def build_platform(settings: Settings) -> Platform:
         ),
         store=store,
     )
-    training = TrainingService(
-        jobs=TrainingJobs(database),
-        store=store,
-        # Absolute: a job's process runs in its own folder, and its SM_* paths name these.
-        root=(settings.home / "training").resolve(),
-        region=settings.region,
-        account_id=settings.account_id,
-        limits=TrainingLimits(
-            max_concurrent=settings.training.concurrent_jobs(),
-            stop_grace_s=settings.training.stop_grace_s,
-            memory_mb=settings.training.memory_limit_mb,
-        ),
-        # Local data and code (file://) may come from where models may: the same rule.
-        check_local_url=serving.repository.policy.check,
-    )
+    # Local data and code (file://) may come from where models may: the same rule.
+    training = build_training(settings, database, store, serving.repository.policy.check)
     # Nested workflows: states:startExecution is served by the workflows facade itself.
     start_execution = StartExecutionTask(workflows, workflow_control.ERRORS.code_for)
     for resource in nested_task.RESOURCES:
@@ -353,6 +340,30 @@ def build_platform(settings: Settings) -> Platform:
                 gateway_openapi.part(),
             ),
         ),
+    )
+
+
+def build_training(
+    settings: Settings,
+    database: Database,
+    store: ObjectStore,
+    check_local_url: Callable[[str, str], str],
+) -> TrainingService:
+    """The training area over ``database`` and ``store`` (``up``, and ``modelyard pipeline
+    run`` in its own process)."""
+    return TrainingService(
+        jobs=TrainingJobs(database),
+        store=store,
+        # Absolute: a job's process runs in its own folder, and its SM_* paths name these.
+        root=(settings.home / "training").resolve(),
+        region=settings.region,
+        account_id=settings.account_id,
+        limits=TrainingLimits(
+            max_concurrent=settings.training.concurrent_jobs(),
+            stop_grace_s=settings.training.stop_grace_s,
+            memory_mb=settings.training.memory_limit_mb,
+        ),
+        check_local_url=check_local_url,
     )
 
 

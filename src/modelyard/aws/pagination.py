@@ -14,14 +14,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import orjson
 
 from modelyard.aws.errors import InvalidPaginationToken
+from modelyard.storage.listing import Cursor, ListQuery
 
-__all__ = ["Position", "decode_token", "encode_token"]
+__all__ = ["Position", "decode_position", "decode_token", "encode_token", "list_query"]
 
 #: What a token can hold: a few scalars, datetimes kept exact.
 Position = tuple[str | int | float | datetime | None, ...]
@@ -70,3 +72,38 @@ def _value(value: object) -> str | int | float | datetime | None:
 
 def _digest(scope: str) -> str:
     return hashlib.sha256(scope.encode()).hexdigest()[:16]
+
+
+def decode_position(token: str, scope: str, types: Sequence[type]) -> tuple[Any, ...]:
+    """The position ``token`` holds, checked to be values of ``types`` in order."""
+    position = decode_token(token, scope)
+    if len(position) != len(types) or not all(
+        isinstance(v, t) for v, t in zip(position, types, strict=True)
+    ):
+        raise InvalidPaginationToken()
+    return position
+
+
+def list_query(
+    operation: str,
+    *,
+    column: str,
+    descending: bool,
+    criteria: Mapping[str, Any],
+    next_token: str | None,
+    limit: int,
+) -> tuple[ListQuery, str]:
+    """The storage query of a SageMaker-style List request sorted by ``column``, and the
+    scope its tokens belong to: a token is valid only for the query that made it (same
+    operation, filters and order)."""
+    scope = "|".join(
+        [operation, column, str(descending)]
+        + [f"{k}={v.isoformat() if isinstance(v, datetime) else v}" for k, v in criteria.items()]
+    )
+    after: Cursor | None = None
+    if next_token:
+        value_type: type = datetime if column == "created_at" else str
+        value, key = decode_position(next_token, scope, (value_type, str))
+        after = (value, key)
+    query = ListQuery(sort_by=column, descending=descending, after=after, limit=limit, **criteria)
+    return query, scope

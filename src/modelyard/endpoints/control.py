@@ -9,12 +9,11 @@ one place where the area's domain errors become SageMaker's error codes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any, TypeVar
 
-from modelyard.aws.errors import ErrorCode, ErrorTable, InvalidPaginationToken
+from modelyard.aws.errors import ErrorCode, ErrorTable
 from modelyard.aws.json_protocol import AwsJsonService
-from modelyard.aws.pagination import decode_token, encode_token
+from modelyard.aws.pagination import decode_position, encode_token, list_query
 from modelyard.aws.shapes import parse, render
 from modelyard.endpoints import shapes
 from modelyard.endpoints.errors import (
@@ -37,7 +36,7 @@ from modelyard.endpoints.outputs import (
 from modelyard.endpoints.service import DesiredWeightAndCapacity, EndpointService
 from modelyard.errors import DatabaseError, InvalidRequest, ObjectStoreError
 from modelyard.storage.endpoint_configs import ProductionVariant
-from modelyard.storage.listing import Cursor, ListQuery, Page
+from modelyard.storage.listing import ListQuery, Page
 from modelyard.storage.sagemaker_models import ContainerDefinition, ContainerMode
 from modelyard.storage.tags import ResourceType, Tag
 
@@ -210,7 +209,7 @@ def service(endpoints: EndpointService) -> AwsJsonService:
         found = await endpoints.list_tags(request.resource_arn)
         scope = f"ListTags|{request.resource_arn}"
         if request.next_token:
-            (after,) = _position(request.next_token, scope, (str,))
+            (after,) = decode_position(request.next_token, scope, (str,))
             found = [tag for tag in found if tag.key > after]
         size = request.max_results or DEFAULT_MAX_TAGS
         answer: dict[str, Any] = {"Tags": tag_documents(found[:size])}
@@ -263,33 +262,14 @@ def _list_query(
         "created_after": request.creation_time_after,
         **filters,
     }
-    # A token is valid only for the query that made it: same filters, same order.
-    scope = "|".join(
-        [operation, column, str(descending)]
-        + [f"{k}={v.isoformat() if isinstance(v, datetime) else v}" for k, v in criteria.items()]
-    )
-    after: Cursor | None = None
-    if request.next_token:
-        value_type: type = datetime if column == "created_at" else str
-        value, key = _position(request.next_token, scope, (value_type, str))
-        after = (value, key)
-    query = ListQuery(
-        sort_by=column,
+    return list_query(
+        operation,
+        column=column,
         descending=descending,
-        after=after,
+        criteria=criteria,
+        next_token=request.next_token,
         limit=request.max_results or DEFAULT_MAX_RESULTS,
-        **criteria,
     )
-    return query, scope
-
-
-def _position(token: str, scope: str, types: Sequence[type]) -> tuple[Any, ...]:
-    position = decode_token(token, scope)
-    if len(position) != len(types) or not all(
-        isinstance(v, t) for v, t in zip(position, types, strict=True)
-    ):
-        raise InvalidPaginationToken()
-    return position
 
 
 def _page(

@@ -10,16 +10,14 @@ errors become SageMaker's error codes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from modelyard.aws.errors import ErrorCode, ErrorTable, InvalidPaginationToken
+from modelyard.aws.errors import ErrorCode, ErrorTable
 from modelyard.aws.json_protocol import AwsJsonService
-from modelyard.aws.pagination import decode_token, encode_token
+from modelyard.aws.pagination import encode_token, list_query
 from modelyard.aws.shapes import parse, render
 from modelyard.errors import DatabaseError, InvalidRequest, ModelUrlNotAllowed, ObjectStoreError
-from modelyard.storage.listing import Cursor, ListQuery
+from modelyard.storage.listing import ListQuery
 from modelyard.training import shapes
 from modelyard.training.errors import (
     InvalidTrainingJob,
@@ -156,30 +154,11 @@ def _list_query(request: shapes.ListTrainingJobsInput) -> tuple[ListQuery, str]:
         "modified_after": request.last_modified_time_after,
         "status": request.status_equals.value if request.status_equals else None,
     }
-    # A token is valid only for the query that made it: same filters, same order.
-    scope = "|".join(
-        ["ListTrainingJobs", column, str(descending)]
-        + [f"{k}={v.isoformat() if isinstance(v, datetime) else v}" for k, v in criteria.items()]
-    )
-    after: Cursor | None = None
-    if request.next_token:
-        value_type: type = datetime if column == "created_at" else str
-        value, key = _position(request.next_token, scope, (value_type, str))
-        after = (value, key)
-    query = ListQuery(
-        sort_by=column,
+    return list_query(
+        "ListTrainingJobs",
+        column=column,
         descending=descending,
-        after=after,
+        criteria=criteria,
+        next_token=request.next_token,
         limit=request.max_results or DEFAULT_MAX_RESULTS,
-        **criteria,
     )
-    return query, scope
-
-
-def _position(token: str, scope: str, types: Sequence[type]) -> tuple[Any, ...]:
-    position = decode_token(token, scope)
-    if len(position) != len(types) or not all(
-        isinstance(v, t) for v, t in zip(position, types, strict=True)
-    ):
-        raise InvalidPaginationToken()
-    return position
