@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from modelyard.algorithms.rating import RatingParams
+    from modelyard.algorithms.rating_params import RatingParams
 
 __all__ = ["CodedRatings", "LatentFactors", "fit_biased_mf", "fit_svdpp"]
 
