@@ -24,8 +24,14 @@ $(VENV)/.installed-dev: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(VENV)/.installed $@
 
+# The example models, endpoints and APIs, then the example training pipelines, at once
+# (each model a training job; unchanged ones are skipped). A model that fails to train is
+# reported and `up` still starts (the leading `-`): the other models are served.
+PIPELINES := examples/factchecks/models_to_be_trained.json examples/ratings/models_to_be_trained.json
+
 examples: $(VENV)/.installed
 	$(BIN)/python examples/prepare.py --home .modelyard
+	-$(BIN)/modelyard pipeline run $(PIPELINES) --home .modelyard
 
 run: examples
 	$(BIN)/modelyard up --home .modelyard $(strip $(call cli_flag,HOST,host) $(call cli_flag,PORT,port))

@@ -212,18 +212,43 @@ def test_serve_refuses_a_store_that_is_not_a_folder(tmp_path: Path) -> None:
     assert "not a folder" in result.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(400)
 def test_up_serves_the_prepared_examples(
     start_cli_server: StartCliServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``make run``, step by step: prepare, train the example pipelines, ``up``; then the
+    README's calls, as it shows them, against that server."""
     sys.path.insert(0, str(EXAMPLES))
     try:
-        from prepare import prepare, seed_apis, seed_endpoints  # type: ignore[import-not-found]
+        from prepare import (  # type: ignore[import-not-found]
+            PIPELINES,
+            prepare,
+            seed_apis,
+            seed_endpoints,
+            write_ratings,
+        )
     finally:
         sys.path.remove(str(EXAMPLES))
     home = tmp_path / "home"
     assert "iris" in prepare(home)
-    assert seed_endpoints(home) == ["iris-sklearn", "iris-toolkit", "text-stats", "rating"]
-    assert seed_apis(home) == ["ratings"]
+    assert write_ratings(home) == 12_000
+    assert seed_endpoints(home) == [
+        "iris-sklearn",
+        "iris-toolkit",
+        "text-stats",
+        "rating",
+        "factchecks",
+    ]
+    assert seed_apis(home) == ["factchecks", "ratings"]
+    makefile = (EXAMPLES.parent / "Makefile").read_text()
+    listed = " ".join(str(pipeline.relative_to(EXAMPLES.parent)) for pipeline in PIPELINES)
+    assert f"PIPELINES := {listed}\n" in makefile  # what `make run` trains
+    assert "pipeline run $(PIPELINES) --home .modelyard" in makefile
+    paths = [str(pipeline) for pipeline in PIPELINES]
+    trained = modelyard("pipeline", "run", *paths, "--home", str(home), cwd=tmp_path)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert trained.stdout.count("Completed") >= 4 and "Failed" not in trained.stdout
     server = start_cli_server("up", "--home", str(home))
 
     response = httpx.post(
@@ -282,6 +307,7 @@ def test_up_serves_the_prepared_examples(
     readme_jobs(server.url, home, token.stdout.strip())
     readme_step_functions(server.url)
     readme_rest_api(server.url)
+    readme_built_in_models(server.url)
 
     out, _ = stop(server)
     assert "iris" in out  # the banner's example request
@@ -299,9 +325,48 @@ def readme_rest_api(url: str) -> None:
     ratings = httpx.get(url + path, timeout=30)
     missing = httpx.get(f"{url}/apis/ratings/prod/predicted-ratings/u42", timeout=30)
 
-    assert (ratings.status_code, ratings.json()) == (200, {"ratings": [1.4, 2.3, 1.9]})
+    assert ratings.status_code == 200, ratings.text
+    predicted = ratings.json()["ratings"]  # from the model the ratings pipeline trained
+    assert len(predicted) == 3 and all(1.0 <= rating <= 5.0 for rating in predicted)
+    assert len(set(predicted)) == 3  # each item its own, not one mean for all
     assert missing.status_code == 400
     assert missing.json() == {"message": "Missing required request parameters: [items]"}
+
+
+def readme_built_in_models(url: str) -> None:
+    """The README's built-in models: keyphrases of a German text and similar fact-checks,
+    from the factchecks pipeline's models behind the multi-model endpoint and its API."""
+    readme = README.read_text()
+    text = (
+        "Die Bundesregierung plant ein Tempolimit auf Autobahnen. "
+        "Kritiker sagen, das Tempolimit senke den CO2-Ausstoß kaum."
+    )
+    assert f"--data-binary '{text}'" in readme
+    query = '{"query": "Windräder töten massenhaft Vögel", "k": 2}'
+    assert f"-d '{query}'" in readme
+
+    keyphrases = httpx.post(
+        f"{url}/apis/factchecks/prod/keyphrases",
+        content=text.encode(),
+        headers={"Content-Type": "text/plain"},
+        timeout=60,
+    )
+    similar = httpx.post(
+        f"{url}/apis/factchecks/prod/similar-factchecks",
+        content=query.encode(),
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
+
+    assert keyphrases.status_code == 200, keyphrases.text
+    phrases = [found["phrase"] for found in keyphrases.json()["keyphrases"]]
+    assert phrases[0] == "Tempolimit"
+    assert {"Autobahnen", "CO2-Ausstoß", "Bundesregierung"} <= set(phrases)
+    assert similar.status_code == 200, similar.text
+    hits = similar.json()["hits"]
+    assert len(hits) == 2
+    assert hits[0]["id"] == "de-095" and "Windräder" in hits[0]["claim"]
+    assert set(hits[0]) == {"id", "score", "claim", "verdict", "date", "topic"}
 
 
 def seeded_endpoints(url: str, timeout: float = 60) -> dict[str, list[str]]:
@@ -343,6 +408,7 @@ def readme_jobs(url: str, home: Path, token: str) -> None:
         "iris-toolkit": ["iris"],
         "text-stats": ["text"],
         "rating": ["rating"],
+        "factchecks": ["factchecks"],
     }
     body = '{"data": [[5.1, 3.5, 1.4, 0.2]], "categories": ["iris"]}'
     assert f"-d '{body}'" in README.read_text()  # what the README shows is what runs here

@@ -1,18 +1,20 @@
-"""``modelyard pipeline run``: train the models of a ``models_to_be_trained.json``.
+"""``modelyard pipeline run``: train the models of ``models_to_be_trained.json`` files.
 
-The pipeline runs in this process, against the home's database and object store (the
+The pipelines run in this process, against the home's database and object store (the
 ones ``modelyard up`` uses), with a training service built as the platform builds it::
 
     modelyard pipeline run pipelines/factchecks/models_to_be_trained.json \\
         --webhook http://127.0.0.1:9000/hooks/training
 
-One line per model shows its status as it goes; the summary follows. The exit status is
-1 if any model failed, 2 if the pipeline's files are at fault (nothing is started then).
+Several files run at once, their jobs sharing the service's concurrency limit. One line
+per model shows its status as it goes; a summary per pipeline follows. The exit status
+is 1 if any model failed, 2 if a pipeline's files are at fault (nothing is started then).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +31,7 @@ from modelyard.storage import Database
 from modelyard.storage.objectstore import ObjectStore, open_store
 from modelyard.training.events import PipelineEvents
 from modelyard.training.pipeline import PipelineSummary, run_pipeline
-from modelyard.training.pipeline_files import InvalidPipeline
+from modelyard.training.pipeline_files import InvalidPipeline, read_pipeline
 from modelyard.training.service import TrainingService
 
 __all__ = ["build_training", "pipeline_app"]
@@ -68,9 +70,12 @@ def build_training(settings: Settings) -> tuple[TrainingService, ObjectStore]:
 
 @pipeline_app.command("run")
 def run(
-    file: Annotated[
-        Path,
-        typer.Argument(help="The pipeline file: a JSON list of models, their folders beside it"),
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Pipeline files: JSON lists of models, their folders beside each",
+            show_default=False,
+        ),
     ],
     webhook: Annotated[
         list[str] | None,
@@ -86,44 +91,58 @@ def run(
     ] = None,
 ) -> None:
     """Train every listed model whose inputs or params changed; unpack them into
-    <store>/models/<pipeline>/<model>/ (servable by name), print the summary."""
+    <store>/models/<pipeline>/<model>/ (servable by name), print the summaries."""
     try:
         settings = Settings(home=home) if home is not None else Settings()
     except ValidationError as exc:
         err_console.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(2) from None
     try:
-        summary = asyncio.run(_run(settings, file, webhook or [], name))
+        if name is not None and len(files) > 1:
+            raise typer.BadParameter("--name names one pipeline: give one file with it")
+        # Every file is read and checked before any job starts: a typo starts nothing.
+        names = [read_pipeline(file, name).name for file in files]
+        if len(set(names)) < len(names):
+            raise typer.BadParameter(f"two pipelines have one name (their folder's): {names}")
+        summaries = asyncio.run(_run(settings, files, names, webhook or [], name))
     except InvalidPipeline as exc:
         err_console.print(f"[red]invalid pipeline[/] {escape(exc.message)}", highlight=False)
         raise typer.Exit(2) from None
-    console.print(_summary_table(summary))
-    if summary.failed:
+    for summary in summaries:
+        console.print(_summary_table(summary))
+    if any(summary.failed for summary in summaries):
         raise typer.Exit(1)
 
 
 async def _run(
-    settings: Settings, file: Path, webhooks: list[str], name: str | None
-) -> PipelineSummary:
+    settings: Settings, files: list[Path], names: list[str], webhooks: list[str], name: str | None
+) -> list[PipelineSummary]:
     service, store = build_training(settings)
     statuses: dict[str, str] = {}
     with Live(_status_table(statuses), console=console, auto_refresh=False) as live:
 
-        def progress(model: str, status: str) -> None:
-            statuses[model] = status
-            live.update(_status_table(statuses), refresh=True)
+        def progress_of(pipeline: str | None) -> Callable[[str, str], None]:
+            def progress(model: str, status: str) -> None:
+                statuses[f"{pipeline}/{model}" if pipeline else model] = status
+                live.update(_status_table(statuses), refresh=True)
+
+            return progress
 
         try:
             async with PipelineEvents(settings.home / "logs" / "events.jsonl", webhooks) as events:
-                return await run_pipeline(
-                    file,
-                    service=service,
-                    store=store,
-                    events=events,
-                    models_prefix=settings.models_prefix,
-                    name=name,
-                    progress=progress,
-                )
+                runs = [
+                    run_pipeline(
+                        file,
+                        service=service,
+                        store=store,
+                        events=events,
+                        models_prefix=settings.models_prefix,
+                        name=name,
+                        progress=progress_of(pipeline if len(files) > 1 else None),
+                    )
+                    for file, pipeline in zip(files, names, strict=True)
+                ]
+                return list(await asyncio.gather(*runs))
         finally:
             # Ctrl+C included: no job is left running with nobody to record its end.
             await service.stop()

@@ -109,13 +109,47 @@ def test_the_example_seed_file_declares_the_example_endpoints() -> None:
     seed = read_seed(EXAMPLES / "endpoints.json")
 
     assert seed is not None
-    declared = {entry.name: (entry.model_data_url, entry.categories) for entry in seed.endpoints}
-    assert declared == {
-        "iris-sklearn": ("s3://models/iris", ["iris"]),
-        "iris-toolkit": ("s3://models/iris-toolkit", ["iris"]),
-        "text-stats": ("s3://models/text-stats", ["text"]),
-        "rating": ("s3://models/rating", ["rating"]),
+    declared = {
+        entry.name: (entry.model_data_url, entry.mode.value, entry.categories)
+        for entry in seed.endpoints
     }
+    assert declared == {
+        "iris-sklearn": ("s3://models/iris", "SingleModel", ["iris"]),
+        "iris-toolkit": ("s3://models/iris-toolkit", "SingleModel", ["iris"]),
+        "text-stats": ("s3://models/text-stats", "SingleModel", ["text"]),
+        # The two trained by the example pipelines of `make run`.
+        "rating": ("s3://models/ratings/RatingPrediction", "SingleModel", ["rating"]),
+        "factchecks": ("s3://models/factchecks", "MultiModel", ["factchecks"]),
+    }
+
+
+def test_a_multi_model_entry_serves_every_model_under_its_prefix(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    models.sum_model(home / "store" / "models" / "trained", name="adder")
+    write_seed(
+        home,
+        [
+            {
+                "name": "many",
+                "model_data_url": "s3://models/trained",
+                "mode": "MultiModel",
+                "categories": ["math"],
+            }
+        ],
+    )
+
+    with platform_server(home) as url:
+        found = endpoints_of(url)
+        sagemaker, runtime = clients(url)
+        answer = runtime.invoke_endpoint(
+            EndpointName="many", TargetModel="adder", ContentType="application/json", Body="[2, 3]"
+        )
+        model = sagemaker.describe_model(ModelName="many")
+
+    assert found["many"]["EndpointStatus"] == "InService"
+    assert json.loads(answer["Body"].read()) == [5.0]
+    assert model["PrimaryContainer"]["Mode"] == "MultiModel"
+    assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://models/trained"
 
 
 def test_without_a_seed_file_there_is_nothing_to_do(tmp_path: Path) -> None:

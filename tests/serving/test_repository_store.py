@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelyard.serving.artifacts import STORE_MANIFEST
 from modelyard.storage.objectstore import open_store
 from tests.conftest import S3Server
 from tests.fixtures import models
@@ -35,7 +36,8 @@ def cache_snapshot(home: Path) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture(scope="module")
 def s3_models(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """``s3://<bucket>/models`` holding ``folder_sum/`` and ``archived_sum.tar.gz``."""
+    """``s3://<bucket>/models`` holding ``folder_sum/`` and ``archived_sum.tar.gz``, and a
+    training pipeline's folder ``trained/`` (a store of models: not a model itself)."""
     local = tmp_path_factory.mktemp("s3-models")
     url = f"s3://{s3_server.new_bucket()}/models"
     store = open_store(url, s3_server.options)
@@ -43,6 +45,8 @@ def s3_models(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> 
     store.upload(
         models.tarball(models.sum_model(local, name="archived_sum")), "archived_sum.tar.gz"
     )
+    store.upload(models.sum_model(local, name="inner_sum"), "trained/inner_sum")
+    store.put(f"trained/{STORE_MANIFEST}", b"{}")
     return url
 
 
@@ -65,6 +69,28 @@ def test_the_s3_store_lists_its_models(s3_client: httpx.Client) -> None:
     assert sorted(row["name"] for row in rows) == ["archived_sum", "folder_sum"]
 
 
+def test_a_pipeline_folder_of_the_store_is_not_a_model(
+    s3_client: httpx.Client, tmp_path: Path
+) -> None:
+    # Its models are served by a MultiModel endpoint over the folder, each by name.
+    response = s3_client.post("/models/trained/invoke", json=[1, 2, 3])
+    assert response.status_code == 404, response.text
+    assert "trained" in response.json()["message"]
+
+    local = tmp_path / "store"
+    models.sum_model(local / "trained", name="inner_sum")
+    (local / "trained" / STORE_MANIFEST).write_text("{}")
+    models.sum_model(local, name="plain_sum")
+    with (
+        model_server(str(local), tmp_path / "home") as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        rows = client.post("/v2/repository/index", json={}).json()
+        assert [row["name"] for row in rows] == ["plain_sum"]
+        assert client.post("/models/trained/invoke", json=[1, 2, 3]).status_code == 404
+        assert client.post("/models/plain_sum/invoke", json=[1, 2, 3]).status_code == 200
+
+
 @pytest.mark.parametrize("name", ["folder_sum", "archived_sum"])
 def test_models_in_s3_are_served(s3_client: httpx.Client, s3_models: str, name: str) -> None:
     response = s3_client.post(f"/models/{name}/invoke", json=[1, 2, 3])
@@ -74,6 +100,28 @@ def test_models_in_s3_are_served(s3_client: httpx.Client, s3_models: str, name: 
     assert info["state"] == "ready"
     key = name if name == "folder_sum" else f"{name}.tar.gz"
     assert info["modelUrl"] == f"{s3_models}/{key}"
+
+
+def test_a_pipeline_folder_of_the_store_is_not_a_model(
+    s3_client: httpx.Client, tmp_path: Path
+) -> None:
+    # Its models are served by a MultiModel endpoint over the folder, each by name.
+    response = s3_client.post("/models/trained/invoke", json=[1, 2, 3])
+    assert response.status_code == 404, response.text
+    assert "trained" in response.json()["message"]
+
+    local = tmp_path / "store"
+    models.sum_model(local / "trained", name="inner_sum")
+    (local / "trained" / STORE_MANIFEST).write_text("{}")
+    models.sum_model(local, name="plain_sum")
+    with (
+        model_server(str(local), tmp_path / "home") as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        rows = client.post("/v2/repository/index", json={}).json()
+        assert [row["name"] for row in rows] == ["plain_sum"]
+        assert client.post("/models/trained/invoke", json=[1, 2, 3]).status_code == 404
+        assert client.post("/models/plain_sum/invoke", json=[1, 2, 3]).status_code == 200
 
 
 @pytest.mark.parametrize("name", ["folder_sum", "archived_sum"])

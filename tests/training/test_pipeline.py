@@ -463,3 +463,42 @@ def test_the_cli_runs_a_pipeline_in_process_and_exits_1_when_a_model_failed(
     )
     assert refused.returncode == 2
     assert "model 'Missing' has no folder" in refused.stderr
+
+
+def test_the_cli_runs_several_pipelines_at_once_after_checking_them_all(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    open_store(str(home / "store")).put("data/ratings/ratings.csv", synthetic_ratings())
+    first = write_pipeline(tmp_path / "a", {"Ratings": GOOD["Ratings"]})
+    (tmp_path / "b").mkdir()
+    second = (
+        write_pipeline(tmp_path / "b", {"Ratings": GOOD["Ratings"]}).parent.rename(
+            tmp_path / "b" / "ratings"
+        )
+        / "models_to_be_trained.json"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
+    env |= {"MODELYARD_HOME": str(home), "COLUMNS": "200"}
+    command = [str(Path(sys.executable).parent / "modelyard"), "pipeline", "run"]
+
+    def run(*files: Path) -> subprocess.CompletedProcess[str]:
+        paths = [str(file) for file in files]
+        return subprocess.run(
+            [*command, *paths], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    broken = write_json(tmp_path / "c" / "other" / "models_to_be_trained.json", ["Missing"])
+    refused = run(first, broken)
+    same_name = run(first, write_pipeline(tmp_path / "d", {"Ratings": GOOD["Ratings"]}))
+    both = run(first, second)
+
+    assert refused.returncode == 2 and "model 'Missing' has no folder" in refused.stderr
+    assert same_name.returncode == 2 and "one name" in same_name.stderr
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert "pipeline factchecks" in both.stdout and "pipeline ratings" in both.stdout
+    for pipeline in (PIPELINE, "ratings"):
+        model = home / "store" / "models" / pipeline / "Ratings" / "Ratings-params.json"
+        assert model.is_file()
+    # The refused runs started nothing: the only pipelines in the log are the last two.
+    log = [json.loads(line) for line in (home / "logs" / "events.jsonl").read_text().splitlines()]
+    started = sorted(event["pipeline"] for event in log if event["type"] == "pipeline.started")
+    assert started == [PIPELINE, "ratings"]

@@ -5,10 +5,14 @@ for ``make run``, so the jobs API has endpoints to fan out to)::
 
     {"endpoints": [
         {"name": "iris-sklearn", "model_data_url": "s3://models/iris",
-         "categories": ["iris"], "instance_count": 1}
+         "categories": ["iris"], "instance_count": 1},
+        {"name": "factchecks", "model_data_url": "s3://models/factchecks",
+         "mode": "MultiModel", "categories": ["factchecks"]}
     ]}
 
-Each entry is one endpoint serving one artifact, filed under its categories: a SageMaker
+Each entry is one endpoint serving one artifact (or, ``"mode": "MultiModel"``, every model
+under a prefix, each request naming its own: a training pipeline's folder), filed under
+its categories: a SageMaker
 model, an endpoint config (one variant, ``main``) and an endpoint, all three named
 ``name``, created through :class:`~modelyard.endpoints.service.EndpointService` as
 CreateModel, CreateEndpointConfig and CreateEndpoint would, the endpoint tagged
@@ -43,7 +47,7 @@ from modelyard.endpoints.service import CATEGORY_TAG, EndpointService
 from modelyard.endpoints.shapes import ModelDataUrl, ResourceName
 from modelyard.errors import ModelyardError
 from modelyard.storage.endpoint_configs import ProductionVariant
-from modelyard.storage.sagemaker_models import ContainerDefinition
+from modelyard.storage.sagemaker_models import ContainerDefinition, ContainerMode
 from modelyard.storage.tags import Tag
 
 __all__ = [
@@ -91,8 +95,11 @@ class SeedEndpoint(BaseModel):
 
     #: The endpoint's name, also its model's and endpoint config's.
     name: ResourceName
-    #: The model artifact, as CreateModel's ``ModelDataUrl`` (``s3://models/<name>``).
+    #: The model artifact, as CreateModel's ``ModelDataUrl`` (``s3://models/<name>``); for
+    #: a MultiModel endpoint, the prefix its models are under.
     model_data_url: ModelDataUrl
+    #: ``SingleModel``, or ``MultiModel``: requests name their model (``TargetModel``).
+    mode: ContainerMode = ContainerMode.SINGLE_MODEL
     #: The categories it is filed under (its ``category`` tag).
     categories: list[Category] = Field(min_length=1)
     #: Replicas of its model (worker processes), as ``InitialInstanceCount``.
@@ -171,7 +178,7 @@ class EndpointSeed:
             await service.create_model(
                 name=entry.name,
                 primary_container=ContainerDefinition(
-                    model_data_url=entry.model_data_url, image="modelyard"
+                    model_data_url=entry.model_data_url, image="modelyard", mode=entry.mode
                 ),
                 execution_role_arn=ROLE_ARN,
             )

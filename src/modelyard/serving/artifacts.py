@@ -37,6 +37,7 @@ __all__ = [
     "FORBIDDEN_ROOTS",
     "MAX_MODEL_NAME_LENGTH",
     "MAX_URL_LENGTH",
+    "STORE_MANIFEST",
     "ArtifactLimits",
     "ArtifactPolicy",
     "cache_key",
@@ -49,6 +50,10 @@ __all__ = [
 
 #: Archives a model may come as (SageMaker's model.tar.gz, and its plain-tar cousins).
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+#: A store folder holding this file is a model store of its own (a training pipeline's
+#: models, each served by name through a MultiModel endpoint), not one model.
+STORE_MANIFEST = ".pipeline.json"
 
 #: Never a model, whatever the allowed patterns say: kernel and device file systems.
 FORBIDDEN_ROOTS = ("/proc", "/sys", "/dev")

@@ -1,7 +1,9 @@
 """Where model artifacts come from: the model store, and models registered by URL.
 
 A model in the store is a folder ``<name>/`` or an archive ``<name>.tar.gz`` (SageMaker's
-model.tar.gz convention, the model files at the archive root). ``POST /models`` may also
+model.tar.gz convention, the model files at the archive root); a folder holding a
+``.pipeline.json`` is a training pipeline's store of models, served through a MultiModel
+endpoint, and not a model of its own. ``POST /models`` may also
 register a model by URL (a local path or an fsspec URL) when the artifact policy allows
 it (see :mod:`modelyard.serving.artifacts`). Before a worker loads a model the repository
 makes it a local folder: a local folder is used in place, an archive is unpacked once
@@ -33,6 +35,7 @@ from modelyard.errors import (
     RegistrationExists,
 )
 from modelyard.serving.artifacts import (
+    STORE_MANIFEST,
     ArtifactLimits,
     ArtifactPolicy,
     cache_key,
@@ -268,12 +271,14 @@ class ModelRepository:
         if self._local_root is not None:
             folder = self._local_root / name
             if folder.is_dir():
-                return str(folder)
+                return None if (folder / STORE_MANIFEST).exists() else str(folder)
             archive = self._local_root / f"{name}{ARCHIVE_SUFFIX}"
             if archive.is_file():
                 return str(archive)
             return None
         store = self._store()
+        if store.exists(f"{name}/{STORE_MANIFEST}"):
+            return None
         for key in (name, f"{name}{ARCHIVE_SUFFIX}"):
             if store.exists(key):
                 return store.url_for(key)
@@ -310,14 +315,16 @@ class ModelRepository:
                 if child.name.startswith("."):
                     continue
                 if child.is_dir():
-                    names.append(child.name)
+                    if not os.path.exists(os.path.join(child.path, STORE_MANIFEST)):
+                        names.append(child.name)
                 elif child.name.endswith(ARCHIVE_SUFFIX):
                     names.append(child.name[: -len(ARCHIVE_SUFFIX)])
             return names
+        store = self._store()
         return [
             base[: -len(ARCHIVE_SUFFIX)] if base.endswith(ARCHIVE_SUFFIX) else base
-            for base in self._store().list()
-            if not base.startswith(".")
+            for base in store.list()
+            if not base.startswith(".") and not store.exists(f"{base}/{STORE_MANIFEST}")
         ]
 
     def _store(self) -> ObjectStore:

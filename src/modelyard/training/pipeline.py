@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from modelyard.errors import ModelyardError
+from modelyard.serving.artifacts import STORE_MANIFEST
 from modelyard.storage.objectstore import ObjectStore
 from modelyard.storage.training_records import TrainingJob, TrainingJobStatus
 from modelyard.training.channels import ChannelSource, store_key
@@ -52,8 +53,9 @@ __all__ = [
     "run_pipeline",
 ]
 
-#: The manifest's name in the pipeline's store folder (hidden from the model listing).
-MANIFEST: Final = ".pipeline.json"
+#: The manifest's name in the pipeline's store folder: it also tells the model server that
+#: the folder is a store of models, not a model.
+MANIFEST: Final = STORE_MANIFEST
 #: Where jobs put their model.tar.gz: ``<S3OutputPath>/<job>/output/model.tar.gz``.
 OUTPUT_PATH: Final = "s3://pipelines"
 _ROLE: Final = "arn:aws:iam::000000000000:role/modelyard-pipeline"
