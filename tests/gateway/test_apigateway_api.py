@@ -5,16 +5,11 @@ patched, exported; API keys and usage plans; errors as botocore parses them."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]  # no type information shipped
 import pytest
-from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
-
-from tests.workflows.test_stepfunctions_api import Server
 
 RATING_URI = "arn:aws:apigateway:us-east-1:runtime.sagemaker:path//endpoints/rating/invocations"
 REQUEST_TEMPLATE = (
@@ -22,32 +17,6 @@ REQUEST_TEMPLATE = (
     '{"instances": [#foreach($item in $items)'
     '{"in0": ["$input.params(\'user_id\')"], "in1": ["$item"]}#if($foreach.hasNext),#end#end]}'
 )
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    found = Server(tmp_path_factory.mktemp("apigateway"))
-    found.start()
-    try:
-        yield found
-    finally:
-        found.stop()
-
-
-@pytest.fixture(scope="module")
-def apigw(server: Server) -> Iterator[Any]:
-    client = boto3.client(
-        "apigateway",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def error_code(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:

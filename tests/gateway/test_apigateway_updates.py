@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]  # no type information shipped
 import httpx
 import pytest
-from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from tests.gateway.test_apigateway_api import RATING_URI, error_code, rating_api
@@ -21,32 +18,6 @@ from tests.workflows.test_stepfunctions_api import Server
 
 #: Longest wait for a change to show in the serving of a stage (keys are kept 1 s).
 SHOWS_WITHIN_S = 5.0
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    found = Server(tmp_path_factory.mktemp("apigateway-updates"))
-    found.start()
-    try:
-        yield found
-    finally:
-        found.stop()
-
-
-@pytest.fixture(scope="module")
-def apigw(platform: Server) -> Iterator[Any]:
-    client = boto3.client(
-        "apigateway",
-        endpoint_url=platform.url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def replace(path: str, value: str) -> dict[str, str]:
@@ -566,14 +537,14 @@ def answer_when(
 
 
 def test_a_key_disabled_by_update_api_key_is_refused_by_the_stage(
-    apigw: Any, platform: Server
+    apigw: Any, apigateway_server: Server
 ) -> None:
     api_id, _ = mock_api(apigw, "keyed-mock", api_key_required=True)
     apigw.create_deployment(restApiId=api_id, stageName="prod")
     key = apigw.create_api_key(name="caller", enabled=True)
     plan = apigw.create_usage_plan(name="callers", apiStages=[{"apiId": api_id, "stage": "prod"}])
     apigw.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
-    url = f"{platform.url}/restapis/{api_id}/prod/_user_request_/hello"
+    url = f"{apigateway_server.url}/restapis/{api_id}/prod/_user_request_/hello"
     headers = {"x-api-key": key["value"]}
 
     before = answer_when(url, headers, 200)
@@ -588,11 +559,11 @@ def test_a_key_disabled_by_update_api_key_is_refused_by_the_stage(
 
 
 def test_update_method_shows_in_the_stage_only_after_a_new_deployment(
-    apigw: Any, platform: Server
+    apigw: Any, apigateway_server: Server
 ) -> None:
     api_id, resource_id = mock_api(apigw, "redeployed", api_key_required=False)
     apigw.create_deployment(restApiId=api_id, stageName="prod")
-    url = f"{platform.url}/restapis/{api_id}/prod/_user_request_/hello"
+    url = f"{apigateway_server.url}/restapis/{api_id}/prod/_user_request_/hello"
 
     apigw.update_method(
         restApiId=api_id,
