@@ -79,7 +79,10 @@ def run(
     ],
     webhook: Annotated[
         list[str] | None,
-        typer.Option(help="URL each event is POSTed to as JSON (repeatable)"),
+        typer.Option(
+            help="URL each event is POSTed to as JSON (repeatable), besides "
+            "MODELYARD_TRAINING__WEBHOOKS"
+        ),
     ] = None,
     name: Annotated[
         str | None,
@@ -104,7 +107,8 @@ def run(
         names = [read_pipeline(file, name).name for file in files]
         if len(set(names)) < len(names):
             raise typer.BadParameter(f"two pipelines have one name (their folder's): {names}")
-        summaries = asyncio.run(_run(settings, files, names, webhook or [], name))
+        webhooks = [*settings.training.webhooks, *(webhook or [])]
+        summaries = asyncio.run(_run(settings, files, names, webhooks, name))
     except InvalidPipeline as exc:
         err_console.print(f"[red]invalid pipeline[/] {escape(exc.message)}", highlight=False)
         raise typer.Exit(2) from None

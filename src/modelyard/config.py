@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -252,6 +252,10 @@ class TrainingSettings(BaseModel):
     memory_limit_mb: int | None = Field(default=None, ge=64)
     """Memory each process of a job may allocate (``RLIMIT_DATA``, MiB); past it, an
     allocation fails in the job. Default: no limit."""
+
+    webhooks: list[Annotated[str, Field(pattern=r"^https?://\S+$")]] = Field(default=[])
+    """URLs each training pipeline event is POSTed to as JSON (a JSON list), besides
+    ``<home>/logs/events.jsonl``; ``modelyard pipeline run --webhook`` adds more."""
 
     def concurrent_jobs(self) -> int:
         """Jobs to run at once: as set, else one per core."""

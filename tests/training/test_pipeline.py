@@ -444,12 +444,18 @@ def test_the_cli_runs_a_pipeline_in_process_and_exits_1_when_a_model_failed(
     env |= {"MODELYARD_HOME": str(home), "COLUMNS": "200"}
     command = [str(Path(sys.executable).parent / "modelyard"), "pipeline", "run", str(pipeline)]
 
-    with webhook_server() as (url, received):
+    # One webhook configured by the settings, one given on the command line.
+    with webhook_server() as (configured, by_settings), webhook_server() as (url, received):
         done = subprocess.run(
-            [*command, "--webhook", url], env=env, capture_output=True, text=True, timeout=60
+            [*command, "--webhook", url],
+            env=env | {"MODELYARD_TRAINING__WEBHOOKS": json.dumps([configured])},
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     assert done.returncode == 1, done.stderr
+    assert by_settings == received
     assert "Completed" in done.stdout and "Failed" in done.stdout
     assert "no labels column in the data" in done.stdout
     assert (home / "store" / "models" / PIPELINE / "Ratings" / "Ratings-params.json").is_file()
@@ -463,6 +469,16 @@ def test_the_cli_runs_a_pipeline_in_process_and_exits_1_when_a_model_failed(
     )
     assert refused.returncode == 2
     assert "model 'Missing' has no folder" in refused.stderr
+
+    not_a_url = subprocess.run(
+        command,
+        env=env | {"MODELYARD_TRAINING__WEBHOOKS": '["ftp://example/hook"]'},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert not_a_url.returncode == 2
+    assert "training.webhooks.0" in not_a_url.stderr
 
 
 def test_the_cli_runs_several_pipelines_at_once_after_checking_them_all(tmp_path: Path) -> None:
