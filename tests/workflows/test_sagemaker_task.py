@@ -90,6 +90,8 @@ def test_a_string_body_is_sent_as_is(tmp_path: Path) -> None:
 def test_model_errors_are_named_as_the_sdk_integration_names_them(tmp_path: Path) -> None:
     invoker = FakeInvoker(failure=InferenceFailed("the model raised ValueError"))
     outcome = execute(tmp_path, invoker, {"endpoint": "ep", "data": {}})
+    # It failed once in CI with no output: say how, should it again.
+    assert outcome.output is not None, (outcome.status, outcome.error, outcome.cause)
     assert outcome.output["error"]["Error"] == "SageMakerRuntime.ModelErrorException"
     assert "ValueError" in outcome.output["error"]["Cause"]
 
