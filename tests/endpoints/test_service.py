@@ -5,6 +5,7 @@ the traffic split, the registry, limits, and the invocation records' seam."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -135,6 +136,37 @@ def test_create_answers_creating_and_deploys_in_the_background(database: Databas
         result = await service.invoke(request("E"))
         assert result.variant_name == "main" and answered_by(result.answer) == "sagemaker/m"
         assert invoker.invocations[0][1] == "file:///store/models/m.tar.gz"
+        await service.stop()
+
+    run(scenario)
+
+
+def test_an_endpoint_described_in_service_takes_invocations_at_once(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The status is stored, then published to the invocations: a describe must not answer
+    # InService in between, as a client polling for it invokes right away. The store is
+    # made slow to return after its write, so the window is wide open.
+    invoker = FakeInvoker()
+
+    async def scenario() -> None:
+        service = service_of(database, invoker)
+        endpoints = service._endpoints  # the seam between the write and the publish
+        complete = endpoints.complete
+
+        def slow_complete(*args: Any) -> Any:
+            done = complete(*args)
+            time.sleep(0.2)
+            return done
+
+        monkeypatch.setattr(endpoints, "complete", slow_complete)
+        await service.start()
+        await config(service, "c", ("main", "m", 1.0, 1))
+        await service.create_endpoint(name="e", config_name="c")
+        while (await service.describe_endpoint("e")).status is EndpointStatus.CREATING:
+            await asyncio.sleep(0.01)
+        result = await service.invoke(request("e"))
+        assert result.variant_name == "main"
         await service.stop()
 
     run(scenario)

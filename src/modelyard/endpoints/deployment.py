@@ -82,6 +82,17 @@ class Deployer:
         """The lock held while the endpoint's status and published split change together."""
         return self._locks.setdefault(name_key(name), asyncio.Lock())
 
+    async def settled(self, name: str) -> None:
+        """Wait until a status change of ``name`` under way is published as well as stored.
+
+        A change is stored, then published, under the endpoint's lock: a status read from
+        the database in between is one invocations cannot see yet.
+        """
+        lock = self._locks.get(name_key(name))
+        if lock is not None and lock.locked():
+            async with lock:
+                pass
+
     # -- starting work ----------------------------------------------------------------------
 
     def create(self, endpoint: Endpoint) -> None:

@@ -267,7 +267,14 @@ class EndpointService:
         return endpoint
 
     async def describe_endpoint(self, name: str) -> Endpoint:
-        """DescribeEndpoint."""
+        """DescribeEndpoint. The status it answers is one this process's invocations see
+        already: a client that reads InService may invoke at once."""
+        endpoint = await self._stored_endpoint(name)
+        await self._deployer.settled(name)
+        return endpoint
+
+    async def _stored_endpoint(self, name: str) -> Endpoint:
+        """The endpoint as the database has it (holding its lock, the one to read)."""
         endpoint = await self._db(self._endpoints.get, name)
         if endpoint is None:
             raise self._not_found(ResourceType.ENDPOINT, name)
@@ -464,7 +471,7 @@ class EndpointService:
         async with self._deployer.lock(name):
             updating = await self._db(self._endpoints.begin_update, name, pending)
             if updating is None:
-                endpoint = await self.describe_endpoint(name)
+                endpoint = await self._stored_endpoint(name)
                 arn = self.arns.of(ResourceType.ENDPOINT, name)
                 if endpoint.status is EndpointStatus.FAILED:
                     raise InvalidParameterValue(
