@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -249,6 +252,41 @@ def test_e5_save_and_load_give_the_same_hits(e5_docsim: DocSim, tmp_path: Path) 
     assert matrix.shape == (15, 384)
     assert matrix.dtype == np.float32
     assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-4)
+
+
+#: Loads the DocSim at argv[1], answers one query, prints the process's threads.
+THREADS_AFTER_A_QUERY = """
+import os, sys
+from modelyard.algorithms.docsim import DocSim
+DocSim.load(sys.argv[1]).search("Die weißen Streifen am Himmel sind Gift.", k=3)
+print(len(os.listdir("/proc/self/task")))
+"""
+
+
+def test_a_loaded_model_queries_on_the_threads_its_params_say(
+    e5_docsim: DocSim, tmp_path: Path
+) -> None:
+    # Serving workers answer each query on one core unless the params say more: a team of
+    # threads per query, in every worker, would fight for the cores.
+    counts = {}
+    for threads in (1, 3):
+        folder = tmp_path / f"threads-{threads}"
+        e5_docsim.save(folder)
+        description = json.loads((folder / "docsim.json").read_text())
+        description["params"]["query_threads"] = threads
+        (folder / "docsim.json").write_text(json.dumps(description))
+        environment = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+        done = subprocess.run(
+            [sys.executable, "-c", THREADS_AFTER_A_QUERY, str(folder)],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        counts[threads] = int(done.stdout)
+    assert DocSimParams().query_threads == 1
+    assert counts[3] == counts[1] + 2  # the OpenMP team: two more threads
 
 
 # --- TF-IDF: by shared words ---------------------------------------------------------------
