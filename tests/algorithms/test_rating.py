@@ -31,6 +31,7 @@ from modelyard.algorithms.rating_object2vec import (
     parse_object2vec_request,
     parse_object2vec_response,
 )
+from modelyard.algorithms.rating_training import _SumOfProducts
 from modelyard.errors import InvalidRequest, ModelLoadFailed, PayloadMalformed
 
 #: Small enough to train in well under a second. SVD++'s SGD takes smaller batches and
@@ -102,13 +103,61 @@ def test_svdpp_fits_a_catalogue_too_wide_for_a_dense_implicit_matrix() -> None:
     assert rmse(fitted, ratings.values) <= 0.8 * baseline
 
 
-def test_the_default_params_train_64_factors_by_als(split: tuple[Ratings, Ratings]) -> None:
+def test_the_default_params_train_24_factors_by_sampling(split: tuple[Ratings, Ratings]) -> None:
     train, test = split
     trained = train_rating_model(train)
     assert trained.params.method == "biased_mf"
-    assert trained.factors.user_factors.shape == (len(trained.user_ids), 64)
+    assert (trained.params.samples, trained.params.noise_precision) == (100, 1.75)
+    assert trained.factors.user_factors.shape == (len(trained.user_ids), 24)
     baseline = rmse(np.full(len(test), train.values.mean()), test.values)
     assert rmse(trained.predict(test.users, test.items), test.values) <= 0.8 * baseline
+
+
+def test_samples_zero_keeps_the_als_solution(split: tuple[Ratings, Ratings]) -> None:
+    train, test = split
+    als = train_rating_model(train, RatingParams(factors=16, epochs=15, samples=0))
+    sampled = train_rating_model(train, RatingParams(factors=16, epochs=15, samples=20))
+    baseline = rmse(np.full(len(test), train.values.mean()), test.values)
+    users, items = list(test.users), list(test.items)
+    for trained in (als, sampled):
+        assert rmse(trained.predict(users, items), test.values) <= 0.8 * baseline
+    assert not np.array_equal(als.predict(users, items), sampled.predict(users, items))
+
+
+def test_more_factors_than_users_or_items_still_fill_every_column() -> None:
+    # The mean of the draws has at most 3 dimensions here: the other 5 columns are zero.
+    ratings = Ratings.of([1, 1, 2, 2, 3, 3], [10, 20, 10, 30, 20, 30], [5, 3, 4, 2, 1, 4])
+    trained = train_rating_model(ratings, RatingParams(factors=8, samples=5))
+    assert trained.factors.user_factors.shape == (3, 8)
+    assert trained.factors.item_factors.shape == (3, 8)
+    assert np.all(np.isfinite(trained.predict([1, 2, 3], [30, 20, 10])))
+
+
+def test_the_mean_of_draws_is_their_best_low_rank_approximation() -> None:
+    rng = np.random.default_rng(3)
+
+    def mean_of(draws: list[tuple[np.ndarray, np.ndarray]], rank: int) -> np.ndarray:
+        summed = _SumOfProducts(rank)
+        for left, right in draws:
+            summed.add(left, right)
+        left, right = summed.mean(len(draws))
+        assert left.shape == (30, rank) and right.shape == (20, rank)
+        product: np.ndarray = left @ right.T
+        return product
+
+    # Ten draws in one rank-2 space: cut back midway (at 8 columns), still exact.
+    basis_left, basis_right = rng.normal(size=(30, 2)), rng.normal(size=(20, 2))
+    shared = [
+        (basis_left @ rng.normal(size=(2, 2)), basis_right @ rng.normal(size=(2, 2)))
+        for _ in range(10)
+    ]
+    exact = sum(left @ right.T for left, right in shared) / len(shared)
+    np.testing.assert_allclose(mean_of(shared, 2), exact, atol=1e-10)
+    # Two rank-3 draws span 6 dimensions: the mean is cut to its best rank-3 part.
+    loose = [(rng.normal(size=(30, 3)), rng.normal(size=(20, 3))) for _ in range(2)]
+    exact = sum(left @ right.T for left, right in loose) / len(loose)
+    u, singular, vt = np.linalg.svd(exact)
+    np.testing.assert_allclose(mean_of(loose, 3), (u[:, :3] * singular[:3]) @ vt[:3], atol=1e-10)
 
 
 @pytest.mark.parametrize("method", ["biased_mf", "svdpp"])
@@ -226,7 +275,11 @@ def test_params_are_read_from_the_strings_of_a_params_file() -> None:
     assert params.seed == 9
     assert (params.min_rating, params.max_rating) == (1.0, None)
     assert (params.epochs, params.regularization) == (30, 0.08)  # svdpp's own defaults
-    assert (RatingParams().epochs, RatingParams().regularization) == (15, 0.12)
+    assert (params.factors, params.samples) == (32, 100)
+    defaults = RatingParams()
+    assert (defaults.factors, defaults.epochs, defaults.regularization) == (24, 5, 0.12)
+    assert parse_rating_params({"method": "svdpp"}).factors == 64
+    assert parse_rating_params({"samples": "0", "noise_precision": "2"}).samples == 0
     assert parse_rating_params({"method": "svdpp", "epochs": "3"}).epochs == 3
 
 

@@ -9,8 +9,9 @@ Train from a ratings file, predict, save and load::
     RatingModel.load("model/")
 
 Two methods (see :mod:`modelyard.algorithms.rating_training` for the objective):
-``biased_mf``, the default, by alternating least squares, and ``svdpp`` (SVD++, with
-the implicit feedback of which items each user rated) by mini-batch SGD. Ids are
+``biased_mf``, the default, by alternating least squares and then the mean of Gibbs
+draws from its posterior (Bayesian PMF), and ``svdpp`` (SVD++, with the implicit
+feedback of which items each user rated) by mini-batch SGD. Ids are
 compared as strings: ``42`` and ``"42"`` are the same user. A user or item not seen
 in training falls back to what is known: the other side's bias, else the mean.
 SageMaker Object2Vec's JSON bodies are read and written by
@@ -37,12 +38,8 @@ from modelyard.algorithms.rating_params import (
     RatingParams,
     parse_rating_params,
 )
-from modelyard.algorithms.rating_training import (
-    CodedRatings,
-    LatentFactors,
-    fit_biased_mf,
-    fit_svdpp,
-)
+from modelyard.algorithms.rating_svdpp import fit_svdpp
+from modelyard.algorithms.rating_training import CodedRatings, LatentFactors, fit_biased_mf
 from modelyard.errors import InvalidRequest, ModelLoadFailed
 
 __all__ = [
@@ -311,7 +308,7 @@ class _SavedMeta(BaseModel):
 
 
 def train_rating_model(ratings: Ratings, params: RatingParams | None = None) -> RatingModel:
-    """Train a rating model on ``ratings`` (default params: biased MF, 64 factors)."""
+    """Train a rating model on ``ratings`` (default params: biased MF, 24 factors)."""
     chosen = params or RatingParams()
     if len(ratings) == 0:
         raise InvalidRatingData("no ratings to train on")

@@ -1,6 +1,7 @@
-"""The numerics of rating prediction: biased MF by ALS and SVD++ by mini-batch SGD.
+"""The numerics of rating prediction: the coded ratings, and biased MF by ALS and Gibbs
+sampling (SVD++ by SGD is :mod:`modelyard.algorithms.rating_svdpp`).
 
-Both methods minimise the same objective over the training ratings ``r_ui``::
+ALS and SGD minimise the same objective over the training ratings ``r_ui``::
 
     sum (r_ui - r̂_ui)²  +  λ (n_u ‖p_u‖² + n_i ‖q_i‖²)  +  λ_b (b_u² + b_i²)
     r̂_ui = μ + b_u + b_i + q_i · p_u                      (biased_mf)
@@ -10,6 +11,10 @@ Both methods minimise the same objective over the training ratings ``r_ui``::
 Koren's SGD, the weighted-λ of ALS-WR); ``λ_b`` is a plain damping of the biases, worth
 ``λ_b`` ratings of 0, which serves users and items with few ratings better than a
 per-rating one. ``N(u)`` is the set of items ``u`` rated in training.
+
+Biased MF then samples (by default) from the posterior of the same model with a learned
+Gaussian prior in place of the λ terms, and keeps the mean of the draws: Bayesian PMF,
+see :func:`_posterior_mean`.
 
 Everything here works on integer codes (0..n-1) for users and items; mapping ids to
 codes and back is :mod:`modelyard.algorithms.rating`'s business.
@@ -26,7 +31,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from modelyard.algorithms.rating_params import RatingParams
 
-__all__ = ["CodedRatings", "LatentFactors", "fit_biased_mf", "fit_svdpp"]
+__all__ = ["CodedRatings", "FloatArray", "IntArray", "LatentFactors", "fit_biased_mf"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -35,11 +40,6 @@ IntArray = npt.NDArray[np.int64]
 #: solution, three steps land within noise of the exact ridge solution (ALS-CG,
 #: Takács et al. 2011) at a fraction of the cost of one (k+1)² system per user.
 _CG_STEPS = 3
-
-#: Largest users * items for which SVD++ keeps |N(u)|^-½ as a dense matrix: one BLAS
-#: product then beats gathering and segment-summing every rating (MovieLens-100k is
-#: 1.6 M cells, 13 MB); beyond it the sparse path keeps memory linear in the ratings.
-_DENSE_IMPLICIT_CELLS = 4_000_000
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -120,11 +120,12 @@ class LatentFactors:
 
 
 def fit_biased_mf(data: CodedRatings, params: RatingParams) -> LatentFactors:
-    """Biased matrix factorisation by alternating least squares (conjugate-gradient steps).
+    """Biased matrix factorisation: ALS to the MAP solution, then its posterior mean.
 
-    Each half-sweep solves every user's (then every item's) bias and factors together
+    Each ALS half-sweep solves every user's (then every item's) bias and factors together
     as one ridge regression on the other side's factors with a column of ones; all
-    users are solved at once, vectorised over the ratings.
+    users are solved at once, vectorised over the ratings. With ``samples`` > 0 the ALS
+    solution starts a Gibbs sampler (:func:`_posterior_mean`) whose draws are averaged.
     """
     rng = np.random.default_rng(params.seed)
     mu = float(data.values.mean())
@@ -137,6 +138,8 @@ def fit_biased_mf(data: CodedRatings, params: RatingParams) -> LatentFactors:
     for _ in range(params.epochs):
         users = _ridge_side(data.by_user, data.values, mu, items, users, params)
         items = _ridge_side(data.by_item, data.values, mu, users, items, params)
+    if params.samples:
+        return _posterior_mean(data, params, mu, users, items, rng)
     return LatentFactors(
         global_mean=mu,
         user_bias=np.ascontiguousarray(users[:, 0]),
@@ -188,134 +191,180 @@ def _ridge_side(
     return x
 
 
-class _Implicit:
-    """Sums over N(u): z_u = |N(u)|^-½ Σ y_j, and their transpose for the y gradient."""
+def _posterior_mean(
+    data: CodedRatings,
+    params: RatingParams,
+    mu: float,
+    users: FloatArray,
+    items: FloatArray,
+    rng: np.random.Generator,
+) -> LatentFactors:
+    """The biased MF's posterior mean, by Gibbs sampling started from the ALS solution.
 
-    def __init__(self, data: CodedRatings) -> None:
-        self._scale = 1.0 / np.sqrt(data.by_user.counts)
-        self._by_user = data.by_user
-        self._by_item = data.by_item
-        self._dense: FloatArray | None = None
-        self._dense_t: FloatArray | None = None
-        if data.n_users * data.n_items <= _DENSE_IMPLICIT_CELLS:
-            dense = np.zeros((data.n_users, data.n_items))
-            dense[data.users, data.items] = self._scale[data.users]
-            self._dense = dense
-            # Its own C-ordered transpose: BLAS multiplies it faster than a .T view.
-            self._dense_t = np.ascontiguousarray(dense.T)
+    Bayesian PMF (Salakhutdinov and Mnih 2008, who also start from the MAP solution):
+    the rows [b, p] of each side share a Gaussian prior whose mean and precision are
+    drawn each sweep from their Normal-Wishart posterior, so the prior is learned from
+    the data rather than fixed by λ; the ratings' noise has precision ``noise_precision``
+    per unit of their variance. Averaging the draws integrates over the factors instead
+    of picking one fit, which on sparse data is much the better estimate.
 
-    def user_sums(self, y: FloatArray) -> FloatArray:
-        """z_u for every user."""
-        if self._dense is not None:
-            return self._dense @ y
-        summed: FloatArray = np.add.reduceat(y[self._by_user.others], self._by_user.starts[:-1])
-        return summed * self._scale[:, None]
-
-    def item_sums(self, per_user: FloatArray) -> FloatArray:
-        """Σ |N(u)|^-½ per_user[u] over the users u with j in N(u), for every item j."""
-        if self._dense_t is not None:
-            return self._dense_t @ per_user
-        weighted = per_user * self._scale[:, None]
-        summed: FloatArray = np.add.reduceat(
-            weighted[self._by_item.others], self._by_item.starts[:-1]
-        )
-        return summed
-
-    def item_counts(self, per_user: FloatArray) -> FloatArray:
-        """Σ per_user[u] over the users u with j in N(u), for every item j."""
-        counts = np.bincount(
-            self._by_item.rows,
-            weights=per_user[self._by_item.others],
-            minlength=len(self._by_item.counts),
-        )
-        return counts.astype(np.float64)
-
-
-def fit_svdpp(data: CodedRatings, params: RatingParams) -> LatentFactors:
-    """SVD++ by SGD over shuffled mini-batches of ratings.
-
-    A mini-batch's gradients are summed per user and per item, which stays close to
-    sequential SGD while each user or item has only a small share of its ratings in
-    one batch. The implicit sums z_u touch every rating, so each batch costs a pass
-    over them all; the default batch (4096) is about the largest that keeps the steps
-    stable. Recomputing z_u only every few batches was tried and is worse, as stale
-    sums overshoot (MovieLens-like data: 16 refreshes an epoch cost +0.011 RMSE, 8
-    cost +0.05).
+    The mean of the draws' ``p_u · q_i`` has a higher rank than one draw: it is kept
+    as a low-rank product and cut back to ``factors`` by a truncated SVD at the end.
     """
-    rng = np.random.default_rng(params.seed)
-    mu = float(data.values.mean())
-    k, lr, reg = params.factors, params.learning_rate, params.regularization
-    p = rng.normal(0.0, params.init_std, (data.n_users, k))
-    q = rng.normal(0.0, params.init_std, (data.n_items, k))
-    y = rng.normal(0.0, params.init_std, (data.n_items, k))
+    precision = params.noise_precision / _spread(data.values)
     user_bias = np.zeros(data.n_users)
     item_bias = np.zeros(data.n_items)
-    # λ_b is a damping over all of a code's ratings: spread it over them per step.
-    user_bias_decay = params.bias_regularization / data.by_user.counts
-    item_bias_decay = params.bias_regularization / data.by_item.counts
-    implicit = _Implicit(data)
-    n = len(data.values)
-    for _ in range(params.epochs):
-        shuffled = rng.permutation(n)
-        for first in range(0, n, params.batch_size):
-            chosen = shuffled[first : first + params.batch_size]
-            u, i = data.users[chosen], data.items[chosen]
-            pu = p[u] + implicit.user_sums(y)[u]
-            qi = q[i]
-            error = data.values[chosen] - (
-                mu + user_bias[u] + item_bias[i] + np.einsum("nk,nk->n", pu, qi)
-            )
-            # Sums per user and per item of the batch (sorting beats np.add.at 3x).
-            # Every rating of one user reads the same p_u and b_u, so their decay
-            # terms sum to count * value.
-            users, user_count, (user_error, toward_users) = _sum_by(u, error, error[:, None] * qi)
-            items, item_count, (item_error, toward_items) = _sum_by(i, error, error[:, None] * pu)
-            user_bias[users] += lr * (
-                user_error - user_count * user_bias_decay[users] * user_bias[users]
-            )
-            item_bias[items] += lr * (
-                item_error - item_count * item_bias_decay[items] * item_bias[items]
-            )
-            p[users] += lr * (toward_users - reg * user_count[:, None] * p[users])
-            q[items] += lr * (toward_items - reg * item_count[:, None] * q[items])
-            gathered = np.zeros((data.n_users, k))
-            gathered[users] = toward_users
-            seen = np.zeros(data.n_users)
-            seen[users] = user_count
-            y = _move_implicit(y, implicit, gathered, seen, lr, reg)
+    interaction = _SumOfProducts(params.factors)
+    for _ in range(params.samples):
+        users = _sample_side(data.by_user, data.values, mu, users, items, precision, rng)
+        items = _sample_side(data.by_item, data.values, mu, items, users, precision, rng)
+        user_bias += users[:, 0]
+        item_bias += items[:, 0]
+        interaction.add(users[:, 1:], items[:, 1:])
+    user_factors, item_factors = interaction.mean(params.samples)
     return LatentFactors(
         global_mean=mu,
-        user_bias=user_bias,
-        item_bias=item_bias,
-        user_factors=p + implicit.user_sums(y),
-        item_factors=q,
+        user_bias=user_bias / params.samples,
+        item_bias=item_bias / params.samples,
+        user_factors=user_factors,
+        item_factors=item_factors,
     )
 
 
-def _sum_by(codes: IntArray, *values: FloatArray) -> tuple[IntArray, FloatArray, list[FloatArray]]:
-    """The distinct ``codes``, how often each occurs, and each of ``values`` summed by code."""
-    order = np.argsort(codes, kind="stable")
-    ordered = codes[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    counts = np.diff(np.r_[starts, len(codes)]).astype(np.float64)
-    return ordered[starts], counts, [np.add.reduceat(v[order], starts) for v in values]
+def _spread(values: FloatArray) -> float:
+    """The ratings' variance, the unit of ``noise_precision`` (1 if they are all equal)."""
+    variance = float(values.var())
+    return variance if variance > 0 else 1.0
 
 
-def _move_implicit(
-    y: FloatArray,
-    implicit: _Implicit,
-    gathered: FloatArray,
-    seen: FloatArray,
-    lr: float,
-    reg: float,
+#: Entries (rows * d * d) of the per-row normal equations held at once while sampling.
+_SAMPLE_BLOCK_CELLS = 2_000_000
+
+
+def _sample_side(
+    side: _Segments,
+    values: FloatArray,
+    mu: float,
+    rows: FloatArray,
+    other: FloatArray,
+    precision: float,
+    rng: np.random.Generator,
 ) -> FloatArray:
-    """Apply a mini-batch's steps to the y_j: ``gathered`` is Σ e q_i per user.
+    """One Gibbs half-sweep: the prior of ``rows``, then each row drawn given ``other``.
 
-    Sequential SGD moves every y_j of N(u) at each rating of ``u``: by
-    ``lr |N(u)|^-½ e q_i`` and a decay ``lr λ y_j``. The gradient parts add up; the
-    decays compound, so they are applied as one factor ``exp(-lr λ count)``, which
-    stays in (0, 1] however many ratings were seen.
+    Row ``r`` is Gaussian with precision ``A = Λ + τ XᵀX`` and mean ``A⁻¹ (Λ m + τ Xᵀy)``
+    (τ: the noise precision, X: ``other``'s [1, q] at the row's ratings, y: what is left
+    of them). With ``A = L Lᵀ``, ``A⁻¹ (Λ m + τ Xᵀy + L z)`` for a standard normal ``z``
+    is such a draw, since ``L z`` has covariance ``A``: one Cholesky factor and one solve
+    per row.
     """
-    decays = implicit.item_counts(seen)
-    moved: FloatArray = y * np.exp(-lr * reg * decays)[:, None] + lr * implicit.item_sums(gathered)
-    return moved
+    prior_mean, prior_precision = _draw_prior(rows, rng)
+    d = other.shape[1]
+    # [X | y] per rating: one product per row gives XᵀX and Xᵀy together.
+    stacked = np.empty((len(side.order), d + 1))
+    stacked[:, 0] = 1.0
+    stacked[:, 1:d] = other[side.others, 1:]
+    stacked[:, d] = values[side.order] - mu - other[side.others, 0]
+    prior_shift = prior_precision @ prior_mean
+    noise = rng.standard_normal((len(rows), d))
+    drawn = np.empty_like(rows)
+    block = max(1, _SAMPLE_BLOCK_CELLS // (d * d))
+    bounds = side.starts.tolist()
+    for first in range(0, len(rows), block):
+        last = min(len(rows), first + block)
+        gram = np.empty((last - first, d + 1, d + 1))
+        for row in range(first, last):
+            # A Python loop over rows (not ratings), one BLAS product each.
+            x = stacked[bounds[row] : bounds[row + 1]]
+            np.matmul(x.T, x, out=gram[row - first])
+        system = precision * gram[:, :d, :d] + prior_precision
+        root = np.linalg.cholesky(system)
+        perturbed = precision * gram[:, :d, d] + prior_shift
+        perturbed += np.einsum("nij,nj->ni", root, noise[first:last])
+        drawn[first:last] = np.linalg.solve(system, perturbed[..., None])[..., 0]
+    return drawn
+
+
+def _draw_prior(rows: FloatArray, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+    """A draw of the rows' prior mean and precision from their Normal-Wishart posterior.
+
+    The hyperprior is BPMF's: mean 0 with β₀ = 2 pseudo-rows, Wishart with ν₀ = d
+    degrees of freedom and scale I; the rows outweigh it as soon as there are more
+    than a handful.
+    """
+    n, d = rows.shape
+    beta0 = 2.0
+    average = rows.mean(axis=0)
+    centred = rows - average
+    spread = (
+        np.eye(d) + centred.T @ centred + (beta0 * n / (beta0 + n)) * np.outer(average, average)
+    )
+    precision = _draw_wishart(np.linalg.inv((spread + spread.T) / 2), d + n, rng)
+    # The mean given the precision: N(n x̄ / (β₀ + n), ((β₀ + n) Λ)⁻¹); with that
+    # precision = C Cᵀ, C⁻ᵀ z has its covariance.
+    root = np.linalg.cholesky((beta0 + n) * precision)
+    mean = n * average / (beta0 + n) + np.linalg.solve(root.T, rng.standard_normal(d))
+    return mean, precision
+
+
+def _draw_wishart(scale: FloatArray, dof: int, rng: np.random.Generator) -> FloatArray:
+    """A draw from Wishart(scale, dof) by the Bartlett decomposition (dof >= dimension)."""
+    d = len(scale)
+    bartlett = np.zeros((d, d))
+    bartlett[np.diag_indices(d)] = np.sqrt(rng.chisquare(dof - np.arange(d)))
+    below = np.tril_indices(d, -1)
+    bartlett[below] = rng.standard_normal(len(below[0]))
+    factor = np.linalg.cholesky(scale) @ bartlett
+    drawn: FloatArray = factor @ factor.T
+    return drawn
+
+
+#: How many times ``factors`` columns :class:`_SumOfProducts` holds before cutting back.
+_SUM_WIDTH = 4
+
+
+class _SumOfProducts:
+    """Σ P_s Q_sᵀ over the draws, as one low-rank product ``left · rightᵀ``.
+
+    Appending each draw's columns is exact; once there are ``_SUM_WIDTH * rank``
+    columns they are cut back to the leading ``2 * rank`` singular directions, which
+    keeps memory bounded however many draws are taken.
+    """
+
+    def __init__(self, rank: int) -> None:
+        self._rank = rank
+        self._left: FloatArray | None = None
+        self._right: FloatArray | None = None
+
+    def add(self, left: FloatArray, right: FloatArray) -> None:
+        """Add one draw's ``left · rightᵀ``."""
+        if self._left is None or self._right is None:
+            self._left, self._right = left.copy(), right.copy()
+            return
+        self._left = np.hstack([self._left, left])
+        self._right = np.hstack([self._right, right])
+        if self._left.shape[1] >= _SUM_WIDTH * self._rank:
+            self._left, self._right = _truncated(self._left, self._right, 2 * self._rank)
+
+    def mean(self, count: int) -> tuple[FloatArray, FloatArray]:
+        """The sum divided by ``count``, as ``rank``-column factors of equal scale."""
+        if self._left is None or self._right is None:
+            raise ValueError("no draws were added")
+        return _truncated(self._left / count, self._right, self._rank)
+
+
+def _truncated(left: FloatArray, right: FloatArray, rank: int) -> tuple[FloatArray, FloatArray]:
+    """``rank``-column factors of the best rank-``rank`` approximation of ``left · rightᵀ``.
+
+    Zero columns pad the result when the product has fewer dimensions than ``rank``.
+    """
+    left_basis, left_rest = np.linalg.qr(left)
+    right_basis, right_rest = np.linalg.qr(right)
+    u, singular, vt = np.linalg.svd(left_rest @ right_rest.T)
+    kept = min(rank, len(singular))
+    root = np.sqrt(singular[:kept])
+    new_left = np.zeros((len(left), rank))
+    new_right = np.zeros((len(right), rank))
+    new_left[:, :kept] = (left_basis @ u[:, :kept]) * root
+    new_right[:, :kept] = (right_basis @ vt[:kept].T) * root
+    return new_left, new_right
