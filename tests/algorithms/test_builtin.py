@@ -30,6 +30,7 @@ from modelyard.storage import Database
 from modelyard.storage.objectstore import ObjectStore, open_store
 from modelyard.storage.training_jobs import TrainingJobs
 from modelyard.storage.training_records import TrainingJob, TrainingJobStatus
+from modelyard.training.programs import BUILT_IN_METRICS
 from modelyard.training.service import NewTrainingJob, TrainingLimits, TrainingService
 from tests.servers import model_server
 
@@ -110,13 +111,12 @@ def synthetic_ratings() -> bytes:
 
 
 def job(name: str, algorithm: str, hyperparameters: dict[str, str], data: str) -> NewTrainingJob:
+    """A job of the built-in ``algorithm``; the rating job leaves its metrics to the
+    built-in's own definitions."""
+    metrics = {} if name == "rating" else {"MetricDefinitions": METRICS}
     return NewTrainingJob(
         name=name,
-        algorithm={
-            "AlgorithmName": algorithm,
-            "TrainingInputMode": "File",
-            "MetricDefinitions": METRICS,
-        },
+        algorithm={"AlgorithmName": algorithm, "TrainingInputMode": "File"} | metrics,
         hyperparameters=hyperparameters,
         input_data_config=[
             {
@@ -233,7 +233,14 @@ def test_the_jobs_log_their_figures_and_the_rating_job_a_held_out_rmse(trained: 
     values = np.array([float(line.rsplit(",", 1)[1]) for line in lines])
     # Better than always answering the mean, which scores the ratings' standard deviation.
     assert 0 < rmse < 0.6 * float(values.std())
-    assert set(rating.final_metrics) == {"validation:rmse"}
+    # The built-in's own metrics, defined without being asked for, as SageMaker's are.
+    assert set(rating.final_metrics) == set(BUILT_IN_METRICS["RatingPrediction"])
+    assert rating.final_metrics["train:ratings"] == len(lines)
+    assert rating.final_metrics["train:users"] == len({line.split(",")[0] for line in lines})
+    assert rating.algorithm["MetricDefinitions"][0] == {
+        "Name": "validation:rmse",
+        "Regex": r"validation:rmse=([-+0-9.eE]+)",
+    }
     for indexed in ("tpr", "docsim"):
         assert trained.jobs[indexed].final_metrics == {"train:documents": N_FACTCHECKS}
     assert trained.seconds < 90

@@ -29,7 +29,14 @@ from modelyard.storage.objectstore import ObjectStore
 from modelyard.training.channels import store_key
 from modelyard.training.environment import decoded, user_arguments
 
-__all__ = ["BUILT_IN", "Program", "bring_code", "program_for"]
+__all__ = [
+    "BUILT_IN",
+    "BUILT_IN_METRICS",
+    "Program",
+    "bring_code",
+    "built_in_metric_definitions",
+    "program_for",
+]
 
 #: Built-in algorithms by name: the training function of each.
 BUILT_IN: Final[dict[str, str]] = {
@@ -42,6 +49,27 @@ BUILT_IN: Final[dict[str, str]] = {
 #: style), trained by :data:`SKLEARN`.
 SKLEARN_PREFIX: Final = "sklearn:"
 SKLEARN: Final = "modelyard.algorithms.sklearn_estimator:train"
+
+#: The metrics each built-in algorithm logs as ``name=value``: a job running one has them
+#: defined without asking, as SageMaker's built-in algorithms have theirs.
+BUILT_IN_METRICS: Final[dict[str, tuple[str, ...]]] = {
+    "DocSim": ("train:documents", "train:seconds", "train:documents_per_second"),
+    "RatingPrediction": (
+        "validation:rmse",
+        "train:rmse",
+        "train:ratings",
+        "train:users",
+        "train:items",
+        "train:seconds",
+    ),
+    "TopicalPageRank": (
+        "train:documents",
+        "train:vocabulary",
+        "train:seconds",
+        "train:documents_per_second",
+    ),
+    SKLEARN_PREFIX: ("train:score", "validation:score"),
+}
 #: ``package.module:function``.
 _FUNCTION = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 #: Largest source archive accepted (bytes).
@@ -58,6 +86,22 @@ class Program:
     entry_point: str | None = None
     #: Where the user's code came from (``SM_MODULE_DIR``).
     module_dir: str | None = None
+
+
+def built_in_metric_definitions(algorithm: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The ``MetricDefinitions`` of the built-in (or ``sklearn:``) algorithm a job runs;
+    none for user code, which defines its own."""
+    name = str(algorithm.get("AlgorithmName") or algorithm.get("TrainingImage") or "")
+    key = SKLEARN_PREFIX if name.startswith(SKLEARN_PREFIX) else _built_in_name(name)
+    return [
+        {"Name": metric, "Regex": rf"{re.escape(metric)}=([-+0-9.eE]+)"}
+        for metric in BUILT_IN_METRICS.get(key, ())
+    ]
+
+
+def _built_in_name(name: str) -> str:
+    """``TopicalPageRank`` of ``TopicalPageRank``, ``.../TopicalPageRank:1``..."""
+    return name.rsplit("/", 1)[-1].split(":")[0]
 
 
 def program_for(
@@ -82,7 +126,7 @@ def program_for(
         return Program(
             command=[python, "-m", "modelyard.training.run_function", SKLEARN, estimator]
         )
-    function = BUILT_IN.get(str(name).rsplit("/", 1)[-1].split(":")[0]) or (
+    function = BUILT_IN.get(_built_in_name(str(name))) or (
         str(name) if _FUNCTION.fullmatch(str(name)) else None
     )
     if function is None:

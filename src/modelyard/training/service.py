@@ -38,7 +38,7 @@ from modelyard.training.errors import (
 )
 from modelyard.training.layout import JobFolder, check_channel_name
 from modelyard.training.metrics import metric_definitions
-from modelyard.training.programs import program_for
+from modelyard.training.programs import built_in_metric_definitions, program_for
 from modelyard.training.run import JobRun, RunLimits
 
 __all__ = ["NewTrainingJob", "TrainingLimits", "TrainingService"]
@@ -157,7 +157,7 @@ class TrainingService:
             arn=self.arn(new.name),
             status=TrainingJobStatus.IN_PROGRESS,
             secondary_status=SecondaryStatus.STARTING,
-            algorithm=new.algorithm,
+            algorithm=_with_metric_definitions(new.algorithm),
             hyperparameters=new.hyperparameters,
             input_data_config=new.input_data_config,
             output_data_config=new.output_data_config,
@@ -336,3 +336,11 @@ def _uri_of(channel: Mapping[str, Any]) -> str:
             f"channel {channel.get('ChannelName')}: DataSource.S3DataSource.S3Uri is required"
         )
     return str(uri)
+
+
+def _with_metric_definitions(algorithm: Mapping[str, Any]) -> dict[str, Any]:
+    """``algorithm`` with its built-in's metric definitions when it names none itself."""
+    if algorithm.get("MetricDefinitions"):
+        return dict(algorithm)
+    defined = built_in_metric_definitions(algorithm)
+    return dict(algorithm) | ({"MetricDefinitions": defined} if defined else {})
