@@ -16,12 +16,8 @@ from tests.workflows.test_stepfunctions_api import Server
 @pytest.fixture(scope="module")
 def apigateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``modelyard up``'s platform, one per test module."""
-    found = Server(tmp_path_factory.mktemp("apigateway"))
-    found.start()
-    try:
+    with Server.running(tmp_path_factory.mktemp("apigateway")) as found:
         yield found
-    finally:
-        found.stop()
 
 
 @pytest.fixture(scope="module")

@@ -28,12 +28,8 @@ PASSWORD = "Correct-Horse-9"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    found = Server(tmp_path_factory.mktemp("cognito"))
-    found.start()
-    try:
+    with Server.running(tmp_path_factory.mktemp("cognito")) as found:
         yield found
-    finally:
-        found.stop()
 
 
 @pytest.fixture(scope="module")

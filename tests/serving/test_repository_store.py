@@ -102,28 +102,6 @@ def test_models_in_s3_are_served(s3_client: httpx.Client, s3_models: str, name: 
     assert info["modelUrl"] == f"{s3_models}/{key}"
 
 
-def test_a_pipeline_folder_of_the_store_is_not_a_model(
-    s3_client: httpx.Client, tmp_path: Path
-) -> None:
-    # Its models are served by a MultiModel endpoint over the folder, each by name.
-    response = s3_client.post("/models/trained/invoke", json=[1, 2, 3])
-    assert response.status_code == 404, response.text
-    assert "trained" in response.json()["message"]
-
-    local = tmp_path / "store"
-    models.sum_model(local / "trained", name="inner_sum")
-    (local / "trained" / STORE_MANIFEST).write_text("{}")
-    models.sum_model(local, name="plain_sum")
-    with (
-        model_server(str(local), tmp_path / "home") as url,
-        httpx.Client(base_url=url, timeout=60) as client,
-    ):
-        rows = client.post("/v2/repository/index", json={}).json()
-        assert [row["name"] for row in rows] == ["plain_sum"]
-        assert client.post("/models/trained/invoke", json=[1, 2, 3]).status_code == 404
-        assert client.post("/models/plain_sum/invoke", json=[1, 2, 3]).status_code == 200
-
-
 @pytest.mark.parametrize("name", ["folder_sum", "archived_sum"])
 def test_a_reload_after_unload_reuses_the_local_copy(
     s3_client: httpx.Client, s3_home: Path, name: str

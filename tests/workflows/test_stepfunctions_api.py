@@ -4,6 +4,7 @@ botocore parses them; and executions resumed after the server is killed and rest
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -75,6 +76,17 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         wait_until_up(self.process, self.url)  # type: ignore[arg-type]
 
+    @classmethod
+    @contextlib.contextmanager
+    def running(cls, home: Path) -> Iterator[Server]:
+        """A server over ``home``, started, and stopped when the block is left."""
+        server = cls(home)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
     def kill(self) -> None:
         """``kill -9`` the server and its workers: nothing runs its shutdown."""
         assert self.process is not None
@@ -104,14 +116,12 @@ class Server:
 
 @pytest.fixture(scope="module")
 def sfn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    server = Server(tmp_path_factory.mktemp("sfn"))
-    server.start()
-    client = server.client()
-    try:
-        yield client
-    finally:
-        client.close()
-        server.stop()
+    with Server.running(tmp_path_factory.mktemp("sfn")) as server:
+        client = server.client()
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 _NAMES = iter(range(1_000_000))
