@@ -90,8 +90,9 @@ class Deployer:
         """
         lock = self._locks.get(name_key(name))
         if lock is not None and lock.locked():
-            async with lock:
-                pass
+            # Taken once the change is published; nothing to do while holding it.
+            await lock.acquire()
+            lock.release()
 
     # -- starting work ----------------------------------------------------------------------
 
